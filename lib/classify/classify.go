@@ -1,0 +1,68 @@
+// Package classify tags flows as ingress, egress, internal or other by
+// whether their addresses lie inside the cluster's networks.
+package classify
+
+import (
+	"fmt"
+	"net/netip"
+)
+
+// The tags a flow can get.
+const (
+	Internal = "internal" // both ends inside
+	Egress   = "egress"   // A inside, B outside
+	Ingress  = "ingress"  // B inside, A outside
+	Other    = "other"    // neither inside, or an address is missing or unparsable
+)
+
+// DefaultNets are the RFC 1918 ranges, the original exporter's defaults.
+var DefaultNets = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
+
+// Classifier tags address pairs by a set of cluster networks.
+type Classifier struct {
+	nets []netip.Prefix
+}
+
+// New parses the cluster networks, IPv4 or IPv6 CIDRs.
+func New(cidrs []string) (*Classifier, error) {
+	c := &Classifier{}
+	for _, s := range cidrs {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			return nil, fmt.Errorf("cluster net %q: not a CIDR", s)
+		}
+		c.nets = append(c.nets, p.Masked())
+	}
+	return c, nil
+}
+
+// Inside reports whether a lies in one of the cluster networks. IPv4-mapped
+// IPv6 addresses count as their IPv4 address.
+func (c *Classifier) Inside(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range c.nets {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}
+
+// Tag classifies a flow from endpoint A to endpoint B, given as text.
+func (c *Classifier) Tag(a, b string) string {
+	aa, errA := netip.ParseAddr(a)
+	bb, errB := netip.ParseAddr(b)
+	if errA != nil || errB != nil {
+		return Other
+	}
+	inA, inB := c.Inside(aa), c.Inside(bb)
+	switch {
+	case inA && inB:
+		return Internal
+	case inA:
+		return Egress
+	case inB:
+		return Ingress
+	}
+	return Other
+}

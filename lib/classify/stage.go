@@ -1,0 +1,112 @@
+package classify
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/stage"
+)
+
+// Run is the sky-classify command.
+func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	return stage.Lines{
+		Name:  "sky-classify",
+		Usage: "tag each flow ingress, egress, internal or other by the cluster's subnets",
+		Flags: []cli.Flag{
+			&cli.StringSliceFlag{Name: "cluster-net", Value: cli.NewStringSlice(DefaultNets...),
+				EnvVars: []string{"SKY_CLUSTER_NETS"},
+				Usage:   "a cluster network `CIDR`, IPv4 or IPv6; repeat it or give a comma-separated list"},
+			&cli.StringFlag{Name: "tag-field", Value: "Tag", EnvVars: []string{"SKY_TAG_FIELD"},
+				Usage: "write the tag into this top-level `FIELD`"},
+		},
+		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
+			cl, err := New(c.StringSlice("cluster-net"))
+			if err != nil {
+				return nil, err
+			}
+			return &tagger{cl: cl, field: c.String("tag-field"), w: w}, nil
+		},
+	}.Run(args, in, out, errw)
+}
+
+type tagger struct {
+	cl    *Classifier
+	field string
+	w     *bufio.Writer
+	buf   []byte
+	tags  map[string][]byte
+}
+
+// Record writes the line with the tag field set; nothing else changes.
+func (t *tagger) Record(line []byte) (bool, error) {
+	var network []byte
+	var networkKind jsonscan.Kind
+	var tag jsonscan.Member
+	hasTag := false
+	closing, err := jsonscan.Members(line, func(m jsonscan.Member) error {
+		switch {
+		case jsonscan.KeyIs(m.Key, "Network"):
+			network, networkKind = line[m.Start:m.End], m.Kind
+		case jsonscan.KeyIs(m.Key, t.field):
+			tag, hasTag = m, true
+		}
+		return nil
+	})
+	if err != nil {
+		return false, fmt.Errorf("decode: %w", err)
+	}
+	value, err := t.classify(network, networkKind)
+	if err != nil {
+		return false, err
+	}
+	var at *jsonscan.Member
+	if hasTag {
+		at = &tag
+	}
+	t.buf = jsonscan.AppendSet(t.buf[:0], line, closing, at, t.field, t.quoted(value))
+	t.buf = append(t.buf, '\n')
+	_, err = t.w.Write(t.buf)
+	return true, err
+}
+
+// classify tags a record by its Network layer; a flow without one (ARP) or
+// without both addresses is other.
+func (t *tagger) classify(network []byte, kind jsonscan.Kind) (string, error) {
+	if network == nil || kind == jsonscan.Null {
+		return Other, nil
+	}
+	if kind != jsonscan.Object {
+		return "", fmt.Errorf("Network: want an object, got %s", kind)
+	}
+	addr := [2]string{}
+	for i, side := range [2]string{"A", "B"} {
+		v, k, ok := jsonscan.Get(network, side)
+		if !ok || k == jsonscan.Null {
+			return Other, nil
+		}
+		s, err := jsonscan.StringValue(v)
+		if err != nil {
+			return "", fmt.Errorf("Network.%s: %w", side, err)
+		}
+		addr[i] = s
+	}
+	return t.cl.Tag(addr[0], addr[1]), nil
+}
+
+func (t *tagger) quoted(tag string) []byte {
+	if t.tags == nil {
+		t.tags = map[string][]byte{}
+	}
+	q, ok := t.tags[tag]
+	if !ok {
+		q = jsonscan.AppendString(nil, tag)
+		t.tags[tag] = q
+	}
+	return q
+}
+
+func (t *tagger) Close() error { return nil }

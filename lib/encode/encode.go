@@ -1,0 +1,130 @@
+// Package encode turns a stream of JSON records into one document: NDJSON,
+// a JSON array, CSV or the secadvisor envelope. sky-encode and sky-batch
+// share these encoders.
+package encode
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
+)
+
+// Encoder writes records into one document.
+type Encoder interface {
+	// Record adds one record, a whole JSON text; a record that is not valid
+	// JSON (or not an object, where the format needs one) is refused with
+	// nothing written.
+	Record(raw []byte) error
+	// Close ends the document.
+	Close() error
+}
+
+// Options tune the encoders.
+type Options struct {
+	// Columns are the dotted paths of the CSV columns; empty means the
+	// flattened keys of the first record.
+	Columns []string
+}
+
+// Format describes one output format.
+type Format struct {
+	Name        string
+	ContentType string
+	New         func(w io.Writer, o Options) Encoder
+}
+
+// Formats lists the formats by name.
+var Formats = map[string]Format{
+	"ndjson":      {"ndjson", "application/x-ndjson", func(w io.Writer, _ Options) Encoder { return &lines{w: w} }},
+	"json":        {"json", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n"} }},
+	"json-pretty": {"json-pretty", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n", pretty: true} }},
+	"secadvisor":  {"secadvisor", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: `{"data":[`, close: "]}\n"} }},
+	"csv":         {"csv", "text/csv", newCSV},
+}
+
+// Names lists the format names, sorted.
+func Names() []string {
+	var names []string
+	for n := range Formats {
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// New returns the encoder of the named format writing to w.
+func New(format string, w io.Writer, o Options) (Encoder, error) {
+	f, ok := Formats[format]
+	if !ok {
+		return nil, fmt.Errorf("unknown format %q (want one of %s)", format, strings.Join(Names(), ", "))
+	}
+	return f.New(w, o), nil
+}
+
+// lines writes records one per line, as they came.
+type lines struct{ w io.Writer }
+
+func (l *lines) Record(raw []byte) error {
+	if err := jsonscan.Valid(raw); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	if _, err := l.w.Write(raw); err != nil {
+		return err
+	}
+	_, err := l.w.Write(newline)
+	return err
+}
+
+func (l *lines) Close() error { return nil }
+
+var newline = []byte{'\n'}
+
+// array writes records as the elements of a JSON array between open and close.
+type array struct {
+	w           io.Writer
+	open, close string
+	pretty      bool
+	n           int
+	buf         bytes.Buffer
+}
+
+func (a *array) Record(raw []byte) error {
+	if err := jsonscan.Valid(raw); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	a.buf.Reset()
+	switch {
+	case a.n == 0:
+		a.buf.WriteString(a.open)
+	default:
+		a.buf.WriteByte(',')
+	}
+	if a.pretty {
+		a.buf.WriteString("\n  ")
+		if err := json.Indent(&a.buf, raw, "  ", "  "); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+	} else {
+		a.buf.Write(bytes.TrimSpace(raw))
+	}
+	a.n++
+	_, err := a.w.Write(a.buf.Bytes())
+	return err
+}
+
+func (a *array) Close() error {
+	end := a.close
+	switch {
+	case a.n == 0:
+		end = a.open + a.close
+	case a.pretty:
+		end = "\n" + a.close
+	}
+	_, err := io.WriteString(a.w, end)
+	return err
+}

@@ -1,0 +1,36 @@
+package encode
+
+import (
+	"bufio"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/stage"
+)
+
+// Run is the sky-encode command.
+func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	return stage.Lines{
+		Name:  "sky-encode",
+		Usage: "encode an NDJSON record stream into one document",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_FORMAT"},
+				Usage: "output `FORMAT`: " + strings.Join(Names(), ", ")},
+			&cli.StringSliceFlag{Name: "columns", EnvVars: []string{"SKY_COLUMNS"},
+				Usage: "CSV columns as dotted `PATHS` (Network.A), comma-separated or repeated; default: the first record's keys"},
+		},
+		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
+			enc, err := New(c.String("format"), w, Options{Columns: c.StringSlice("columns")})
+			if err != nil {
+				return nil, err
+			}
+			return processor{enc}, nil
+		},
+	}.Run(args, in, out, errw)
+}
+
+type processor struct{ Encoder }
+
+func (p processor) Record(line []byte) (bool, error) { return true, p.Encoder.Record(line) }

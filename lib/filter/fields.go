@@ -1,0 +1,126 @@
+package filter
+
+import (
+	"strings"
+
+	"github.com/expr-lang/expr/ast"
+	jsoniter "github.com/json-iterator/go"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
+)
+
+// fields is the part of a record an expression reads: the keys it names
+// and, below each, either the whole value (full) or only the keys that a
+// static member access (Metric.ABBytes) names. Decoding no more than that
+// keeps the filter fast.
+type fields struct {
+	full bool
+	keys map[string]*fields
+	m    map[string]any // reused for every record
+	iter *jsoniter.Iterator
+}
+
+// fieldsOf collects the fields that the expression tree reads.
+func fieldsOf(root ast.Node) *fields {
+	c := collector{uses: map[string]int{}, bases: map[string]int{}}
+	ast.Walk(&root, &c)
+	top := &fields{iter: jsoniter.NewIterator(jsoniter.ConfigFastest)}
+	for p, n := range c.uses {
+		f := top
+		for _, name := range strings.Split(p, "\x00") {
+			if f.keys == nil {
+				f.keys, f.m = map[string]*fields{}, map[string]any{}
+			}
+			next := f.keys[name]
+			if next == nil {
+				next = &fields{iter: top.iter}
+				f.keys[name] = next
+			}
+			f = next
+		}
+		// Read more often than as the start of a longer access: read whole.
+		f.full = f.full || n > c.bases[p]
+	}
+	return top
+}
+
+// collector counts, for each path of keys (joined by NUL), how often the
+// expression reads it and how often it is the base of a longer access.
+type collector struct {
+	uses, bases map[string]int
+}
+
+func (c *collector) Visit(n *ast.Node) {
+	switch node := (*n).(type) {
+	case *ast.IdentifierNode:
+		c.uses[node.Value]++
+	case *ast.MemberNode:
+		base, ok := staticPath(node.Node)
+		prop, isStr := node.Property.(*ast.StringNode)
+		if ok && isStr {
+			c.bases[base]++
+			c.uses[base+"\x00"+prop.Value]++
+		}
+	}
+}
+
+// staticPath returns the key path of an identifier or a chain of member
+// accesses by constant strings.
+func staticPath(n ast.Node) (string, bool) {
+	switch node := n.(type) {
+	case *ast.IdentifierNode:
+		return node.Value, true
+	case *ast.MemberNode:
+		base, ok := staticPath(node.Node)
+		prop, isStr := node.Property.(*ast.StringNode)
+		if ok && isStr {
+			return base + "\x00" + prop.Value, true
+		}
+	}
+	return "", false
+}
+
+// want returns the fields wanted under key, or nil.
+func (f *fields) want(key []byte) *fields {
+	if f.keys == nil {
+		return nil
+	}
+	if w, ok := f.keys[string(key)]; ok {
+		return w
+	}
+	for name, w := range f.keys {
+		if jsonscan.KeyIs(key, name) {
+			return w
+		}
+	}
+	return nil
+}
+
+// decode returns the parts of the value raw that f wants.
+func (f *fields) decode(raw []byte, kind jsonscan.Kind) (any, error) {
+	if f.full || kind != jsonscan.Object {
+		f.iter.ResetBytes(raw)
+		v := f.iter.Read()
+		return v, f.iter.Error
+	}
+	clear(f.m)
+	_, err := jsonscan.Members(raw, func(m jsonscan.Member) error {
+		return f.set(raw, m)
+	})
+	return f.m, err
+}
+
+// set puts the wanted parts of member m of the object raw into f.m.
+func (f *fields) set(raw []byte, m jsonscan.Member) error {
+	w := f.want(m.Key)
+	if w == nil {
+		return nil
+	}
+	v, err := w.decode(raw[m.Start:m.End], m.Kind)
+	if err != nil {
+		return err
+	}
+	name, err := jsonscan.Unquote(m.Key)
+	f.m[name] = v
+	return err
+}

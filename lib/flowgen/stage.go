@@ -1,0 +1,23 @@
+package flowgen
+
+import (
+	"io"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/stage"
+)
+
+// Run is the sky-genflows command.
+func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	app := stage.NewApp("sky-genflows", "print realistic, deterministic Skydive flows as NDJSON", stage.IO{In: in, Out: out, Err: errw})
+	app.Flags = []cli.Flag{
+		&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 1000, Usage: "how many `FLOWS`"},
+		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "the same `SEED` gives the same flows"},
+	}
+	app.Before = stage.NoArgs
+	app.Action = func(c *cli.Context) error {
+		return New(c.Uint64("seed")).Write(out, c.Int("count"))
+	}
+	return stage.Execute(app, args)
+}

@@ -1,0 +1,467 @@
+// Package jsonscan validates and indexes JSON text without decoding it, so a
+// stage can read a few fields of a record and pass every other byte through.
+package jsonscan
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	jsoniter "github.com/json-iterator/go"
+)
+
+// Kind is the type of a JSON value.
+type Kind uint8
+
+// The kinds of JSON values.
+const (
+	Invalid Kind = iota
+	Object
+	Array
+	String
+	Number
+	Bool
+	Null
+)
+
+var kindNames = [...]string{"invalid", "object", "array", "string", "number", "bool", "null"}
+
+func (k Kind) String() string { return kindNames[k] }
+
+// maxDepth bounds nesting as encoding/json does, so a hostile line cannot
+// exhaust the stack.
+const maxDepth = 10000
+
+// SyntaxError is malformed JSON at a byte offset.
+type SyntaxError struct {
+	Offset int
+	Msg    string
+}
+
+func (e *SyntaxError) Error() string {
+	if e.Msg == msgEOF {
+		return msgEOF
+	}
+	return fmt.Sprintf("%s at offset %d", e.Msg, e.Offset)
+}
+
+const msgEOF = "unexpected end of JSON input"
+
+func syntaxErr(d []byte, i int, what string) error {
+	if i >= len(d) {
+		return &SyntaxError{Offset: i, Msg: msgEOF}
+	}
+	return &SyntaxError{Offset: i, Msg: fmt.Sprintf("invalid character %s %s", quoteChar(d[i]), what)}
+}
+
+func quoteChar(c byte) string {
+	if c == '\'' {
+		return `'\''`
+	}
+	if c == '"' {
+		return `'"'`
+	}
+	s := strconv.Quote(string(rune(c)))
+	if c >= utf8.RuneSelf {
+		s = fmt.Sprintf(`"\x%02x"`, c)
+	}
+	return "'" + s[1:len(s)-1] + "'"
+}
+
+func skipWS(d []byte, i int) int {
+	if i < len(d) && d[i] > ' ' {
+		return i
+	}
+	for i < len(d) {
+		switch d[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+// Valid reports the first syntax error of d, a whole JSON text, or nil.
+func Valid(d []byte) error {
+	_, _, _, err := Value(d, 0)
+	return err
+}
+
+// Value scans the single JSON value that is all of d[i:] apart from white
+// space and returns where it starts and ends and its kind.
+func Value(d []byte, i int) (start, end int, k Kind, err error) {
+	start = skipWS(d, i)
+	end, k, err = skip(d, start, 0)
+	if err != nil {
+		return 0, 0, Invalid, err
+	}
+	if j := skipWS(d, end); j != len(d) {
+		return 0, 0, Invalid, syntaxErr(d, j, "after top-level value")
+	}
+	return start, end, k, nil
+}
+
+// skip returns the end of the value that starts exactly at d[i].
+func skip(d []byte, i, depth int) (int, Kind, error) {
+	if i >= len(d) {
+		return i, Invalid, syntaxErr(d, i, "")
+	}
+	switch d[i] {
+	case '"':
+		end, err := skipString(d, i)
+		return end, String, err
+	case '{':
+		end, err := skipObject(d, i, depth+1)
+		return end, Object, err
+	case '[':
+		end, err := skipArray(d, i, depth+1)
+		return end, Array, err
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		end, err := skipNumber(d, i)
+		return end, Number, err
+	case 't':
+		return literal(d, i, "true", Bool)
+	case 'f':
+		return literal(d, i, "false", Bool)
+	case 'n':
+		return literal(d, i, "null", Null)
+	default:
+		return i, Invalid, syntaxErr(d, i, "looking for beginning of value")
+	}
+}
+
+func literal(d []byte, i int, word string, k Kind) (int, Kind, error) {
+	for j := 0; j < len(word); j++ {
+		if i+j >= len(d) || d[i+j] != word[j] {
+			return i + j, Invalid, syntaxErr(d, i+j, "in literal "+word)
+		}
+	}
+	return i + len(word), k, nil
+}
+
+func skipString(d []byte, i int) (int, error) {
+	i++ // opening quote
+	for i < len(d) {
+		for i < len(d) && plain[d[i]] {
+			i++
+		}
+		if i >= len(d) {
+			break
+		}
+		c := d[i]
+		switch {
+		case c == '"':
+			return i + 1, nil
+		case c == '\\':
+			if i+1 >= len(d) {
+				return i + 1, syntaxErr(d, i+1, "")
+			}
+			switch d[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				for j := i + 2; j < i+6; j++ {
+					if j >= len(d) {
+						return j, syntaxErr(d, j, "")
+					}
+					if !isHex(d[j]) {
+						return j, syntaxErr(d, j, "in \\u hexadecimal character escape")
+					}
+				}
+				i += 6
+			default:
+				return i + 1, syntaxErr(d, i+1, "in string escape code")
+			}
+		case c < 0x20:
+			return i, syntaxErr(d, i, "in string literal")
+		default:
+			i++
+		}
+	}
+	return i, syntaxErr(d, i, "")
+}
+
+// plain marks the bytes that need no attention inside a string: all but
+// the quote, the backslash and control characters.
+var plain = func() (t [256]bool) {
+	for c := 0x20; c < 256; c++ {
+		t[c] = c != '"' && c != '\\'
+	}
+	return t
+}()
+
+func isHex(c byte) bool {
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
+}
+
+func skipDigits(d []byte, i int) int {
+	for i < len(d) && d[i] >= '0' && d[i] <= '9' {
+		i++
+	}
+	return i
+}
+
+func skipNumber(d []byte, i int) (int, error) {
+	if d[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(d) && d[i] == '0':
+		i++
+	case i < len(d) && d[i] >= '1' && d[i] <= '9':
+		i = skipDigits(d, i+1)
+	default:
+		return i, syntaxErr(d, i, "in numeric literal")
+	}
+	if i < len(d) && d[i] == '.' {
+		j := skipDigits(d, i+1)
+		if j == i+1 {
+			return j, syntaxErr(d, j, "after decimal point in numeric literal")
+		}
+		i = j
+	}
+	if i < len(d) && (d[i] == 'e' || d[i] == 'E') {
+		i++
+		if i < len(d) && (d[i] == '+' || d[i] == '-') {
+			i++
+		}
+		j := skipDigits(d, i)
+		if j == i {
+			return j, syntaxErr(d, j, "in exponent of numeric literal")
+		}
+		i = j
+	}
+	return i, nil
+}
+
+func skipArray(d []byte, i, depth int) (int, error) {
+	if depth > maxDepth {
+		return i, &SyntaxError{Offset: i, Msg: "exceeded max depth"}
+	}
+	i = skipWS(d, i+1)
+	if i < len(d) && d[i] == ']' {
+		return i + 1, nil
+	}
+	for {
+		end, _, err := skip(d, i, depth)
+		if err != nil {
+			return end, err
+		}
+		i = skipWS(d, end)
+		if i >= len(d) {
+			return i, syntaxErr(d, i, "")
+		}
+		switch d[i] {
+		case ',':
+			i = skipWS(d, i+1)
+		case ']':
+			return i + 1, nil
+		default:
+			return i, syntaxErr(d, i, "after array element")
+		}
+	}
+}
+
+func skipObject(d []byte, i, depth int) (int, error) {
+	if depth > maxDepth {
+		return i, &SyntaxError{Offset: i, Msg: "exceeded max depth"}
+	}
+	return members(d, i, depth, nil)
+}
+
+// Member is one key of an object and where its value lies.
+type Member struct {
+	Key        []byte // raw key between the quotes, escapes not decoded
+	Start, End int    // the value's offsets in the scanned text
+	Kind       Kind
+}
+
+// members scans the object at d[i] and calls fn, if not nil, for each member.
+func members(d []byte, i, depth int, fn func(Member) error) (int, error) {
+	i = skipWS(d, i+1)
+	if i < len(d) && d[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(d) || d[i] != '"' {
+			return i, syntaxErr(d, i, "looking for beginning of object key string")
+		}
+		kend, err := skipString(d, i)
+		if err != nil {
+			return kend, err
+		}
+		key := d[i+1 : kend-1]
+		i = skipWS(d, kend)
+		if i >= len(d) || d[i] != ':' {
+			return i, syntaxErr(d, i, "after object key")
+		}
+		vstart := skipWS(d, i+1)
+		vend, k, err := skip(d, vstart, depth)
+		if err != nil {
+			return vend, err
+		}
+		if fn != nil {
+			if err := fn(Member{Key: key, Start: vstart, End: vend, Kind: k}); err != nil {
+				return vend, err
+			}
+		}
+		i = skipWS(d, vend)
+		if i >= len(d) {
+			return i, syntaxErr(d, i, "")
+		}
+		switch d[i] {
+		case ',':
+			i = skipWS(d, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return i, syntaxErr(d, i, "after object key:value pair")
+		}
+	}
+}
+
+// ErrNotObject is returned by Members for a text that is not a JSON object.
+var ErrNotObject = errors.New("not a JSON object")
+
+// Members validates d, a whole JSON text that must be an object, and calls
+// fn for each of its members in order. It returns the offset of the closing
+// brace. An error from fn stops the scan and is returned as it is.
+func Members(d []byte, fn func(Member) error) (closing int, err error) {
+	i := skipWS(d, 0)
+	if i >= len(d) {
+		return 0, syntaxErr(d, i, "")
+	}
+	if d[i] != '{' {
+		if _, _, _, err := Value(d, 0); err != nil {
+			return 0, err
+		}
+		return 0, ErrNotObject
+	}
+	end, err := members(d, i, 1, fn)
+	if err != nil {
+		return 0, err
+	}
+	if j := skipWS(d, end); j != len(d) {
+		return 0, syntaxErr(d, j, "after top-level value")
+	}
+	return end - 1, nil
+}
+
+// KeyIs reports whether a raw key (as in Member.Key) spells name.
+func KeyIs(raw []byte, name string) bool {
+	if string(raw) == name {
+		return true
+	}
+	if len(raw) <= len(name) || bytes.IndexByte(raw, '\\') < 0 {
+		return false
+	}
+	s, err := Unquote(raw)
+	return err == nil && s == name
+}
+
+// Unquote decodes the text between the quotes of a valid JSON string.
+func Unquote(raw []byte) (string, error) {
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw), nil
+	}
+	q := make([]byte, 0, len(raw)+2)
+	q = append(append(append(q, '"'), raw...), '"')
+	var s string
+	err := jsoniter.ConfigFastest.Unmarshal(q, &s)
+	return s, err
+}
+
+// Get finds the value at a path of object keys inside the valid JSON value v.
+// found is false when a key is missing or a step is not an object.
+func Get(v []byte, path ...string) (val []byte, k Kind, found bool) {
+	start, end, kind := 0, len(v), kindOf(v)
+	for _, name := range path {
+		if kind != Object {
+			return nil, Invalid, false
+		}
+		var hit Member
+		found := false
+		_, _ = members(v[:end], start, 1, func(m Member) error {
+			if KeyIs(m.Key, name) {
+				hit, found = m, true
+				return errStop
+			}
+			return nil
+		})
+		if !found {
+			return nil, Invalid, false
+		}
+		start, end, kind = hit.Start, hit.End, hit.Kind
+	}
+	return v[start:end], kind, true
+}
+
+var errStop = errors.New("stop")
+
+func kindOf(v []byte) Kind {
+	if len(v) == 0 {
+		return Invalid
+	}
+	switch c := v[0]; {
+	case c == '{':
+		return Object
+	case c == '[':
+		return Array
+	case c == '"':
+		return String
+	case c == 't' || c == 'f':
+		return Bool
+	case c == 'n':
+		return Null
+	default:
+		return Number
+	}
+}
+
+// StringValue decodes a JSON string value (with its quotes).
+func StringValue(v []byte) (string, error) {
+	if len(v) < 2 || v[0] != '"' {
+		return "", fmt.Errorf("want a string, got %s", kindOf(v))
+	}
+	return Unquote(v[1 : len(v)-1])
+}
+
+// AppendString appends s as a JSON string.
+func AppendString(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !plain[c] || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+			b, _ := jsoniter.ConfigCompatibleWithStandardLibrary.Marshal(s)
+			return append(dst, b...)
+		}
+	}
+	dst = append(dst, '"')
+	dst = append(dst, s...)
+	return append(dst, '"')
+}
+
+// AppendSet appends to dst the object d with its member key set to the JSON
+// value v: in place when at is that member of d, else as a new last member
+// before the closing brace at offset closing (as Members returned it).
+func AppendSet(dst, d []byte, closing int, at *Member, key string, v []byte) []byte {
+	if at != nil {
+		dst = append(dst, d[:at.Start]...)
+		dst = append(dst, v...)
+		return append(dst, d[at.End:]...)
+	}
+	j := closing - 1
+	for j >= 0 && (d[j] == ' ' || d[j] == '\t' || d[j] == '\n' || d[j] == '\r') {
+		j--
+	}
+	dst = append(dst, d[:j+1]...)
+	if d[j] != '{' {
+		dst = append(dst, ',')
+	}
+	dst = AppendString(dst, key)
+	dst = append(dst, ':')
+	dst = append(dst, v...)
+	return append(dst, d[j+1:]...)
+}

@@ -1,0 +1,105 @@
+// Package stage holds the command-line plumbing every skyflows stage shares:
+// flags, exit codes, signals, the bad-input policy and stats.
+package stage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/urfave/cli/v2"
+)
+
+// Exit codes shared by every stage.
+const (
+	ExitOK    = 0 // success
+	ExitError = 1 // runtime or data error
+	ExitUsage = 2 // bad flags or arguments
+)
+
+// Version is stamped at build time with -ldflags "-X ...stage.Version=v".
+var Version = "dev"
+
+// UsageError is an error in how the command was called.
+type UsageError struct{ Err error }
+
+func (e *UsageError) Error() string { return e.Err.Error() }
+
+func (e *UsageError) Unwrap() error { return e.Err }
+
+// Usagef returns a UsageError.
+func Usagef(format string, a ...any) error {
+	return &UsageError{Err: fmt.Errorf(format, a...)}
+}
+
+// IO is the set of streams a stage runs with.
+type IO struct {
+	In       io.Reader
+	Out, Err io.Writer
+}
+
+// NewApp returns a cli.App wired to the given streams that never exits the
+// process itself and turns flag errors into UsageErrors.
+func NewApp(name, usage string, streams IO) *cli.App {
+	return &cli.App{
+		Name:            name,
+		Usage:           usage,
+		Version:         Version,
+		Reader:          streams.In,
+		Writer:          streams.Out,
+		ErrWriter:       streams.Err,
+		HideHelpCommand: true,
+		ExitErrHandler:  func(*cli.Context, error) {},
+		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			return &UsageError{Err: err}
+		},
+	}
+}
+
+// Execute runs app with args under a context cancelled by SIGINT or SIGTERM,
+// prints any error as one line prefixed with the program name and returns
+// the exit code.
+func Execute(app *cli.App, args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var exit cli.ExitCoder
+	if errors.As(err, &exit) && err.Error() == "" {
+		return exit.ExitCode()
+	}
+	fmt.Fprintf(app.ErrWriter, "%s: %s\n", app.Name, oneLine(err.Error()))
+	var usage *UsageError
+	if errors.As(err, &usage) || isFlagError(err) {
+		fmt.Fprintf(app.ErrWriter, "%s: see '%s --help'\n", app.Name, app.Name)
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// isFlagError recognises the errors urfave/cli returns for bad flags outside
+// OnUsageError (missing required flags, bad values for flag types).
+func isFlagError(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "Required flag") || strings.HasPrefix(msg, "invalid value") ||
+		strings.HasPrefix(msg, "flag provided but not defined")
+}
+
+func oneLine(s string) string {
+	return strings.Join(strings.Fields(s), " ")
+}
+
+// NoArgs is a cli.BeforeFunc-compatible check that refuses positional arguments.
+func NoArgs(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return Usagef("unexpected argument %q", c.Args().First())
+	}
+	return nil
+}

@@ -1,0 +1,264 @@
+package stage
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+	"time"
+	"unicode/utf8"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/ndjson"
+)
+
+// Processor handles the records of a line stage.
+type Processor interface {
+	// Record handles one input line. It writes what it emits to the output
+	// given to Open and reports whether it emitted anything; an error marks
+	// the line as bad input and must come before any output for that line.
+	Record(line []byte) (emitted bool, err error)
+	// Close finishes the output at the end of input.
+	Close() error
+}
+
+// Lines describes a stage that reads NDJSON records and writes output.
+type Lines struct {
+	Name, Usage string
+	Flags       []cli.Flag
+	// Args lets the stage take positional arguments; without it any is a usage error.
+	Args bool
+	// Open builds the processor from the parsed flags, writing to out.
+	// Its errors are usage errors.
+	Open func(c *cli.Context, out *bufio.Writer) (Processor, error)
+}
+
+// Input policy values for --on-error.
+const (
+	OnErrorSkip = "skip"
+	OnErrorFail = "fail"
+)
+
+const (
+	readBuffer  = 256 << 10
+	writeBuffer = 64 << 10
+	// lockWait bounds how long a stop waits for a stage stuck writing.
+	lockWait = 5 * time.Second
+)
+
+func commonFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "on-error", Value: OnErrorSkip, EnvVars: []string{"SKY_ON_ERROR"},
+			Usage: "what a bad input line does: skip (report it and go on) or fail (stop with exit 1)"},
+		&cli.StringFlag{Name: "dead-letter", EnvVars: []string{"SKY_DEAD_LETTER"}, TakesFile: true,
+			Usage: "append each rejected input line, verbatim, to `FILE`"},
+		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"},
+			Usage: "also print stats to stderr every `DURATION` (0: only at exit)"},
+		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"},
+			Usage: "after SIGINT or SIGTERM, keep reading to end of input for at most `DURATION`, then stop with exit 1"},
+		&cli.IntFlag{Name: "max-line-bytes", Value: ndjson.DefaultMaxLine, EnvVars: []string{"SKY_MAX_LINE_BYTES"},
+			Usage: "reject input lines longer than `N` bytes"},
+		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: []string{"SKY_QUIET"},
+			Usage: "do not print stats at exit"},
+	}
+}
+
+// Run runs the stage with args and streams and returns the exit code.
+func (l Lines) Run(args []string, in io.Reader, out, errw io.Writer) int {
+	app := NewApp(l.Name, l.Usage, IO{In: in, Out: out, Err: errw})
+	app.Flags = append(append([]cli.Flag{}, l.Flags...), commonFlags()...)
+	app.Action = func(c *cli.Context) error {
+		if !l.Args {
+			if err := NoArgs(c); err != nil {
+				return err
+			}
+		}
+		return l.run(c, in, out, errw)
+	}
+	return Execute(app, args)
+}
+
+// loop is the state of one run of a line stage.
+type loop struct {
+	name   string
+	errw   io.Writer
+	fail   bool
+	stats  Stats
+	out    *bufio.Writer
+	dead   *bufio.Writer
+	proc   Processor
+	reader *ndjson.Reader
+}
+
+func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
+	policy := c.String("on-error")
+	if policy != OnErrorSkip && policy != OnErrorFail {
+		return Usagef("--on-error: want skip or fail, got %q", policy)
+	}
+	w := bufio.NewWriterSize(out, writeBuffer)
+	proc, err := l.Open(c, w)
+	if err != nil {
+		var usage *UsageError
+		if errors.As(err, &usage) {
+			return err
+		}
+		return &UsageError{Err: err}
+	}
+	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, out: w, proc: proc}
+	if path := c.String("dead-letter"); path != "" {
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return fmt.Errorf("dead letter: %w", err)
+		}
+		defer f.Close()
+		lp.dead = bufio.NewWriter(f)
+	}
+
+	var mu sync.Mutex
+	mu.Lock()
+	lp.reader = ndjson.NewReader(&idleReader{r: in, mu: &mu, flush: lp.flush}, readBuffer, c.Int("max-line-bytes"))
+
+	done := make(chan error, 1)
+	go func() {
+		err := lp.run()
+		mu.Unlock()
+		done <- err
+	}()
+	statsDone := make(chan struct{})
+	defer close(statsDone)
+	go lp.stats.Report(errw, l.Name, c.Duration("stats-interval"), statsDone)
+
+	err = lp.wait(c, done, &mu)
+	if !c.Bool("quiet") {
+		fmt.Fprintf(errw, "%s: stats: %s\n", l.Name, &lp.stats)
+	}
+	return err
+}
+
+// wait returns when the input ends or, after a signal, when the drain
+// timeout or a second signal says to stop.
+func (lp *loop) wait(c *cli.Context, done <-chan error, mu *sync.Mutex) error {
+	select {
+	case err := <-done:
+		return err
+	case <-c.Context.Done():
+	}
+	again := make(chan os.Signal, 1)
+	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(again)
+	timeout := c.Duration("drain-timeout")
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case err := <-done:
+		return err
+	case <-timer.C:
+	case <-again:
+	}
+	// The reading goroutine releases mu only while it waits for input,
+	// after flushing everything it wrote.
+	locked := make(chan struct{})
+	go func() { mu.Lock(); close(locked) }()
+	select {
+	case <-locked:
+		return fmt.Errorf("stopped by signal before end of input (drain timeout %s); all records read so far were written", timeout)
+	case <-time.After(lockWait):
+		return fmt.Errorf("stopped by signal while output was blocked; up to %d buffered bytes not written", lp.out.Buffered())
+	}
+}
+
+func (lp *loop) flush() error {
+	if lp.dead != nil {
+		if err := lp.dead.Flush(); err != nil {
+			return fmt.Errorf("dead letter: %w", err)
+		}
+	}
+	if err := lp.out.Flush(); err != nil {
+		return fmt.Errorf("write: %w", err)
+	}
+	return nil
+}
+
+// run reads to the end of input; whatever happens, what was written is flushed.
+func (lp *loop) run() error {
+	err := lp.records()
+	if ferr := lp.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+func (lp *loop) records() error {
+	for {
+		line, err := lp.reader.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			var lineErr *ndjson.LineError
+			if !errors.As(err, &lineErr) {
+				return err
+			}
+			lp.stats.In.Add(1)
+			if err := lp.bad(nil, lineErr); err != nil {
+				return err
+			}
+			continue
+		}
+		lp.stats.In.Add(1)
+		var emitted bool
+		if !utf8.Valid(line) {
+			err = errors.New("decode: invalid UTF-8")
+		} else {
+			emitted, err = lp.proc.Record(line)
+		}
+		switch {
+		case err != nil:
+			if err := lp.bad(line, &ndjson.LineError{Line: lp.reader.Line(), Err: err}); err != nil {
+				return err
+			}
+		case emitted:
+			lp.stats.Out.Add(1)
+		default:
+			lp.stats.Dropped.Add(1)
+		}
+	}
+	return lp.proc.Close()
+}
+
+// bad counts and reports a rejected line and keeps it in the dead letter
+// file; under --on-error fail it returns the error that stops the stage.
+func (lp *loop) bad(line []byte, err *ndjson.LineError) error {
+	lp.stats.Bad.Add(1)
+	if lp.dead != nil && line != nil {
+		lp.dead.Write(line)
+		lp.dead.WriteByte('\n')
+	}
+	if lp.fail {
+		return err
+	}
+	fmt.Fprintf(lp.errw, "%s: %s\n", lp.name, oneLine(err.Error()))
+	return nil
+}
+
+// idleReader flushes the output before every read that may block, so a live
+// stream is never held back, and releases mu while it waits for input.
+type idleReader struct {
+	r     io.Reader
+	mu    *sync.Mutex
+	flush func() error
+}
+
+func (r *idleReader) Read(p []byte) (int, error) {
+	if err := r.flush(); err != nil {
+		return 0, err
+	}
+	r.mu.Unlock()
+	defer r.mu.Lock()
+	return r.r.Read(p)
+}

@@ -1,0 +1,36 @@
+package stage
+
+import (
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+)
+
+// Stats counts the records of a stage: every record in is either out,
+// dropped (by the stage's purpose) or bad (rejected input).
+type Stats struct {
+	In, Out, Dropped, Bad atomic.Int64
+}
+
+func (s *Stats) String() string {
+	return fmt.Sprintf("in %d out %d dropped %d bad %d",
+		s.In.Load(), s.Out.Load(), s.Dropped.Load(), s.Bad.Load())
+}
+
+// Report prints the stats to w every interval until done is closed.
+func (s *Stats) Report(w io.Writer, name string, interval time.Duration, done <-chan struct{}) {
+	if interval <= 0 {
+		return
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			fmt.Fprintf(w, "%s: stats: %s\n", name, s)
+		}
+	}
+}
