@@ -49,9 +49,9 @@ func (t *tagger) Record(line []byte) (bool, error) {
 	hasTag := false
 	closing, err := jsonscan.Members(line, func(m jsonscan.Member) error {
 		switch {
-		case jsonscan.KeyIs(m.Key, "Network"):
+		case m.Is("Network"):
 			network, networkKind = line[m.Start:m.End], m.Kind
-		case jsonscan.KeyIs(m.Key, t.field):
+		case m.Is(t.field):
 			tag, hasTag = m, true
 		}
 		return nil

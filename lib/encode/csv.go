@@ -13,78 +13,112 @@ import (
 // they are, null and missing values empty, arrays and objects as JSON.
 type csvEncoder struct {
 	w       *csv.Writer
-	columns []string
-	fields  map[string][]byte
+	columns []string       // nil until the first record when not given
+	index   map[string]int // column by path
+	values  [][]byte       // the current record's raw value per column
 	row     []string
+	path    []byte
+	header  bool // whether the header row is written
 }
 
 func newCSV(w io.Writer, o Options) Encoder {
-	return &csvEncoder{w: csv.NewWriter(w), columns: o.Columns, fields: map[string][]byte{}}
+	c := &csvEncoder{w: csv.NewWriter(w)}
+	if len(o.Columns) > 0 {
+		c.setColumns(o.Columns)
+	}
+	return c
+}
+
+func (c *csvEncoder) setColumns(cols []string) {
+	c.columns = cols
+	c.index = make(map[string]int, len(cols))
+	for i, col := range cols {
+		if _, dup := c.index[col]; !dup {
+			c.index[col] = i
+		}
+	}
+	c.values = make([][]byte, len(cols))
+	c.row = make([]string, len(cols))
 }
 
 func (c *csvEncoder) Record(raw []byte) error {
-	clear(c.fields)
-	var order *[]string
 	if c.columns == nil {
-		order = &[]string{}
+		var cols []string
+		if err := c.flatten(raw, func(path, _ []byte) { cols = append(cols, string(path)) }); err != nil {
+			return fmt.Errorf("decode: %w", err)
+		}
+		c.setColumns(cols)
 	}
-	if err := flatten(raw, "", c.fields, order); err != nil {
+	clear(c.values)
+	if err := c.flatten(raw, func(path, v []byte) {
+		if i, ok := c.index[string(path)]; ok {
+			c.values[i] = v
+		}
+	}); err != nil {
 		return fmt.Errorf("decode: %w", err)
 	}
-	row := make([]string, 0, len(c.fields))
-	columns := c.columns
-	if order != nil {
-		columns = *order
-	}
-	for _, col := range columns {
-		cell, err := cellText(c.fields[col])
+	for i, v := range c.values {
+		cell, err := cellText(v)
 		if err != nil {
-			return fmt.Errorf("decode %s: %w", col, err)
+			return fmt.Errorf("decode %s: %w", c.columns[i], err)
 		}
-		row = append(row, cell)
+		c.row[i] = cell
 	}
-	if c.row == nil {
-		c.columns = columns
-		if err := c.w.Write(columns); err != nil {
-			return err
-		}
+	if err := c.writeHeader(); err != nil {
+		return err
 	}
-	c.row = row
-	if err := c.w.Write(row); err != nil {
+	if err := c.w.Write(c.row); err != nil {
 		return err
 	}
 	c.w.Flush()
 	return c.w.Error()
 }
 
-// Close writes the header alone when no record came with --columns set.
+func (c *csvEncoder) writeHeader() error {
+	if c.header || c.columns == nil {
+		return nil
+	}
+	c.header = true
+	return c.w.Write(c.columns)
+}
+
+// Close writes the header alone when no record came with columns given.
 func (c *csvEncoder) Close() error {
-	if c.row == nil && c.columns != nil {
-		if err := c.w.Write(c.columns); err != nil {
-			return err
-		}
+	if err := c.writeHeader(); err != nil {
+		return err
 	}
 	c.w.Flush()
 	return c.w.Error()
 }
 
-// flatten puts the leaves of the object v into fields under their dotted
-// paths and, if order is not nil, appends the paths in document order.
-func flatten(v []byte, prefix string, fields map[string][]byte, order *[]string) error {
+// flatten calls emit with the dotted path and raw value of every leaf of
+// the object v, in document order.
+func (c *csvEncoder) flatten(v []byte, emit func(path, v []byte)) error {
+	c.path = c.path[:0]
+	return c.walk(v, emit)
+}
+
+func (c *csvEncoder) walk(v []byte, emit func(path, v []byte)) error {
+	base := len(c.path)
 	_, err := jsonscan.Members(v, func(m jsonscan.Member) error {
-		key, err := jsonscan.Unquote(m.Key)
-		if err != nil {
-			return err
+		c.path = c.path[:base]
+		if base > 0 {
+			c.path = append(c.path, '.')
 		}
-		path := prefix + key
+		if m.Escaped {
+			name, err := m.Name()
+			if err != nil {
+				return err
+			}
+			c.path = append(c.path, name...)
+		} else {
+			c.path = append(c.path, m.Key...)
+		}
 		val := v[m.Start:m.End]
 		if m.Kind == jsonscan.Object && len(val) > 2 {
-			return flatten(val, path+".", fields, order)
+			return c.walk(val, emit)
 		}
-		if _, dup := fields[path]; !dup && order != nil {
-			*order = append(*order, path)
-		}
-		fields[path] = val
+		emit(c.path, val)
 		return nil
 	})
 	return err

@@ -1,6 +1,7 @@
 package filter
 
 import (
+	"io"
 	"strings"
 
 	"github.com/expr-lang/expr/ast"
@@ -14,10 +15,11 @@ import (
 // static member access (Metric.ABBytes) names. Decoding no more than that
 // keeps the filter fast.
 type fields struct {
-	full bool
-	keys map[string]*fields
-	m    map[string]any // reused for every record
-	iter *jsoniter.Iterator
+	full  bool
+	keys  map[string]*fields
+	names []string       // the keys of keys, for a fast linear match
+	m     map[string]any // reused for every record
+	iter  *jsoniter.Iterator
 }
 
 // fieldsOf collects the fields that the expression tree reads.
@@ -35,6 +37,7 @@ func fieldsOf(root ast.Node) *fields {
 			if next == nil {
 				next = &fields{iter: top.iter}
 				f.keys[name] = next
+				f.names = append(f.names, name)
 			}
 			f = next
 		}
@@ -80,28 +83,28 @@ func staticPath(n ast.Node) (string, bool) {
 	return "", false
 }
 
-// want returns the fields wanted under key, or nil.
-func (f *fields) want(key []byte) *fields {
-	if f.keys == nil {
-		return nil
-	}
-	if w, ok := f.keys[string(key)]; ok {
-		return w
-	}
-	for name, w := range f.keys {
-		if jsonscan.KeyIs(key, name) {
-			return w
+// want returns the name of member m and the fields wanted under it, or nil.
+func (f *fields) want(m *jsonscan.Member) (string, *fields) {
+	for _, name := range f.names {
+		if m.Is(name) {
+			return name, f.keys[name]
 		}
 	}
-	return nil
+	return "", nil
 }
 
 // decode returns the parts of the value raw that f wants.
 func (f *fields) decode(raw []byte, kind jsonscan.Kind) (any, error) {
 	if f.full || kind != jsonscan.Object {
+		// raw is valid JSON already; jsoniter reports io.EOF after a
+		// number that ends the buffer, which is no error here.
 		f.iter.ResetBytes(raw)
+		f.iter.Error = nil
 		v := f.iter.Read()
-		return v, f.iter.Error
+		if f.iter.Error != nil && f.iter.Error != io.EOF {
+			return nil, f.iter.Error
+		}
+		return v, nil
 	}
 	clear(f.m)
 	_, err := jsonscan.Members(raw, func(m jsonscan.Member) error {
@@ -112,15 +115,11 @@ func (f *fields) decode(raw []byte, kind jsonscan.Kind) (any, error) {
 
 // set puts the wanted parts of member m of the object raw into f.m.
 func (f *fields) set(raw []byte, m jsonscan.Member) error {
-	w := f.want(m.Key)
+	name, w := f.want(&m)
 	if w == nil {
 		return nil
 	}
 	v, err := w.decode(raw[m.Start:m.End], m.Kind)
-	if err != nil {
-		return err
-	}
-	name, err := jsonscan.Unquote(m.Key)
 	f.m[name] = v
 	return err
 }

@@ -81,8 +81,7 @@ func (f *filter) Record(line []byte) (bool, error) {
 	var tag []byte
 	var tagKind jsonscan.Kind
 	_, err := jsonscan.Members(line, func(m jsonscan.Member) error {
-		key := m.Key
-		if jsonscan.KeyIs(key, f.field) {
+		if m.Is(f.field) {
 			tag, tagKind = line[m.Start:m.End], m.Kind
 		}
 		if f.expr == nil {

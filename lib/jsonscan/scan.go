@@ -112,7 +112,7 @@ func skip(d []byte, i, depth int) (int, Kind, error) {
 	}
 	switch d[i] {
 	case '"':
-		end, err := skipString(d, i)
+		end, _, err := skipString(d, i)
 		return end, String, err
 	case '{':
 		end, err := skipObject(d, i, depth+1)
@@ -143,7 +143,8 @@ func literal(d []byte, i int, word string, k Kind) (int, Kind, error) {
 	return i + len(word), k, nil
 }
 
-func skipString(d []byte, i int) (int, error) {
+// skipString returns the end of the string at d[i] and whether it has escapes.
+func skipString(d []byte, i int) (end int, escaped bool, err error) {
 	i++ // opening quote
 	for i < len(d) {
 		for i < len(d) && plain[d[i]] {
@@ -155,10 +156,11 @@ func skipString(d []byte, i int) (int, error) {
 		c := d[i]
 		switch {
 		case c == '"':
-			return i + 1, nil
+			return i + 1, escaped, nil
 		case c == '\\':
+			escaped = true
 			if i+1 >= len(d) {
-				return i + 1, syntaxErr(d, i+1, "")
+				return i + 1, escaped, syntaxErr(d, i+1, "")
 			}
 			switch d[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -166,23 +168,23 @@ func skipString(d []byte, i int) (int, error) {
 			case 'u':
 				for j := i + 2; j < i+6; j++ {
 					if j >= len(d) {
-						return j, syntaxErr(d, j, "")
+						return j, escaped, syntaxErr(d, j, "")
 					}
 					if !isHex(d[j]) {
-						return j, syntaxErr(d, j, "in \\u hexadecimal character escape")
+						return j, escaped, syntaxErr(d, j, "in \\u hexadecimal character escape")
 					}
 				}
 				i += 6
 			default:
-				return i + 1, syntaxErr(d, i+1, "in string escape code")
+				return i + 1, escaped, syntaxErr(d, i+1, "in string escape code")
 			}
 		case c < 0x20:
-			return i, syntaxErr(d, i, "in string literal")
+			return i, escaped, syntaxErr(d, i, "in string literal")
 		default:
 			i++
 		}
 	}
-	return i, syntaxErr(d, i, "")
+	return i, escaped, syntaxErr(d, i, "")
 }
 
 // plain marks the bytes that need no attention inside a string: all but
@@ -276,9 +278,22 @@ func skipObject(d []byte, i, depth int) (int, error) {
 // Member is one key of an object and where its value lies.
 type Member struct {
 	Key        []byte // raw key between the quotes, escapes not decoded
+	Escaped    bool   // whether Key has escapes
 	Start, End int    // the value's offsets in the scanned text
 	Kind       Kind
 }
+
+// Is reports whether the member's key spells name.
+func (m *Member) Is(name string) bool {
+	if !m.Escaped {
+		return string(m.Key) == name
+	}
+	s, err := Unquote(m.Key)
+	return err == nil && s == name
+}
+
+// Name returns the member's key, decoded.
+func (m *Member) Name() (string, error) { return Unquote(m.Key) }
 
 // members scans the object at d[i] and calls fn, if not nil, for each member.
 func members(d []byte, i, depth int, fn func(Member) error) (int, error) {
@@ -290,7 +305,7 @@ func members(d []byte, i, depth int, fn func(Member) error) (int, error) {
 		if i >= len(d) || d[i] != '"' {
 			return i, syntaxErr(d, i, "looking for beginning of object key string")
 		}
-		kend, err := skipString(d, i)
+		kend, escaped, err := skipString(d, i)
 		if err != nil {
 			return kend, err
 		}
@@ -305,7 +320,7 @@ func members(d []byte, i, depth int, fn func(Member) error) (int, error) {
 			return vend, err
 		}
 		if fn != nil {
-			if err := fn(Member{Key: key, Start: vstart, End: vend, Kind: k}); err != nil {
+			if err := fn(Member{Key: key, Escaped: escaped, Start: vstart, End: vend, Kind: k}); err != nil {
 				return vend, err
 			}
 		}
@@ -351,18 +366,6 @@ func Members(d []byte, fn func(Member) error) (closing int, err error) {
 	return end - 1, nil
 }
 
-// KeyIs reports whether a raw key (as in Member.Key) spells name.
-func KeyIs(raw []byte, name string) bool {
-	if string(raw) == name {
-		return true
-	}
-	if len(raw) <= len(name) || bytes.IndexByte(raw, '\\') < 0 {
-		return false
-	}
-	s, err := Unquote(raw)
-	return err == nil && s == name
-}
-
 // Unquote decodes the text between the quotes of a valid JSON string.
 func Unquote(raw []byte) (string, error) {
 	if bytes.IndexByte(raw, '\\') < 0 {
@@ -386,7 +389,7 @@ func Get(v []byte, path ...string) (val []byte, k Kind, found bool) {
 		var hit Member
 		found := false
 		_, _ = members(v[:end], start, 1, func(m Member) error {
-			if KeyIs(m.Key, name) {
+			if m.Is(name) {
 				hit, found = m, true
 				return errStop
 			}

@@ -1,0 +1,48 @@
+# skyflows: build, test, benchmark and install the stage binaries.
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/skyflows/skyflows/lib/stage.Version=$(VERSION)
+PREFIX  ?=
+BINDIR  := $(if $(PREFIX),$(PREFIX)/bin,$(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin))
+FUZZTIME ?= 10s
+
+.PHONY: build test fuzz bench gobench install lint clean demo
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
+
+# The test command of the README: lint, every test, then each fuzz target
+# for $(FUZZTIME).
+test: lint
+	$(GO) test -count=1 ./...
+	$(MAKE) --no-print-directory fuzz
+
+fuzz:
+	@set -e; for pkg in $$($(GO) list ./...); do \
+		for target in $$($(GO) test -list '^Fuzz' $$pkg | grep '^Fuzz' || true); do \
+			echo "fuzz $$pkg $$target"; \
+			$(GO) test -run '^$$' -fuzz "^$$target$$" -fuzztime $(FUZZTIME) $$pkg > /dev/null; \
+		done; \
+	done
+
+bench: build
+	scripts/bench.sh
+	$(MAKE) --no-print-directory gobench
+
+gobench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+install:
+	mkdir -p '$(BINDIR)'
+	$(GO) build -ldflags '$(LDFLAGS)' -o '$(BINDIR)/' ./cmd/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+		if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+demo: build
+	scripts/demo.sh
+
+clean:
+	rm -rf bin

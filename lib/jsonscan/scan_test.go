@@ -1,0 +1,187 @@
+package jsonscan
+
+import (
+	"bytes"
+	"encoding/json"
+	"reflect"
+	"testing"
+)
+
+var validityCases = []struct {
+	in   string
+	want bool
+}{
+	{`{}`, true},
+	{` {"a":1} `, true},
+	{`{"a":[1,2,{"b":null}],"c":"x\u00e9\n","d":-0.5e+10,"e":true,"f":false}`, true},
+	{`[]`, true},
+	{`"s"`, true},
+	{`0`, true},
+	{`-`, false},
+	{`01`, false},
+	{`1.`, false},
+	{`1e`, false},
+	{`{"a":1,}`, false},
+	{`{"a" 1}`, false},
+	{`{"a":1`, false},
+	{`{"a":"b`, false},
+	{`{"a":"\x"}`, false},
+	{`{"a":"\u12g4"}`, false},
+	{"{\"a\":\"\x01\"}", false},
+	{`[1,]`, false},
+	{`tru`, false},
+	{`nul`, false},
+	{`{} {}`, false},
+	{``, false},
+	{`{"a":1}x`, false},
+}
+
+func TestValid(t *testing.T) {
+	for _, c := range validityCases {
+		err := Valid([]byte(c.in))
+		if (err == nil) != c.want {
+			t.Errorf("Valid(%q) = %v, want valid %v", c.in, err, c.want)
+		}
+		if json.Valid([]byte(c.in)) != c.want {
+			t.Errorf("case %q disagrees with encoding/json", c.in)
+		}
+	}
+}
+
+func TestErrorMessages(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"a":1`:    "unexpected end of JSON input",
+		`{"a":x}`:   "invalid character 'x' looking for beginning of value at offset 5",
+		`{"a":1 2}`: "invalid character '2' after object key:value pair at offset 7",
+	} {
+		_, err := Members([]byte(in), nil)
+		if err == nil || err.Error() != want {
+			t.Errorf("Members(%q) error = %v, want %q", in, err, want)
+		}
+	}
+	if _, err := Members([]byte(`[1]`), nil); err != ErrNotObject {
+		t.Errorf("array: got %v, want ErrNotObject", err)
+	}
+}
+
+func TestMembersAndGet(t *testing.T) {
+	d := []byte(`{"UUID":"x","Net\u0077ork":{"A":"10.0.0.1","B":"10.0.0.2"},"n":null}`)
+	var keys []string
+	closing, err := Members(d, func(m Member) error {
+		k, _ := Unquote(m.Key)
+		keys = append(keys, k+"="+string(d[m.Start:m.End]))
+		return nil
+	})
+	if err != nil || closing != len(d)-1 {
+		t.Fatalf("Members: %v, closing %d", err, closing)
+	}
+	want := []string{`UUID="x"`, `Network={"A":"10.0.0.1","B":"10.0.0.2"}`, `n=null`}
+	if !reflect.DeepEqual(keys, want) {
+		t.Errorf("keys = %q, want %q", keys, want)
+	}
+	v, k, ok := Get(d, "Network", "B")
+	if !ok || k != String || string(v) != `"10.0.0.2"` {
+		t.Errorf("Get Network.B = %s %v %v", v, k, ok)
+	}
+	if _, _, ok := Get(d, "Network", "C"); ok {
+		t.Error("Get Network.C found")
+	}
+	if _, _, ok := Get(d, "UUID", "x"); ok {
+		t.Error("Get into a string found")
+	}
+}
+
+func TestAppendSet(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{`{}`, `{"Tag":"x"}`},
+		{`{ }`, `{"Tag":"x" }`},
+		{`{"a":1}`, `{"a":1,"Tag":"x"}`},
+		{`{"a":1 , "b":2 }`, `{"a":1 , "b":2,"Tag":"x" }`},
+		{`{"Tag":"old","a":1}`, `{"Tag":"x","a":1}`},
+		{`{"Tag":{"deep":[1]},"a":1}`, `{"Tag":"x","a":1}`},
+	}
+	for _, c := range cases {
+		d := []byte(c.in)
+		var at *Member
+		closing, err := Members(d, func(m Member) error {
+			if m.Is("Tag") {
+				at = &m
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := string(AppendSet(nil, d, closing, at, "Tag", []byte(`"x"`)))
+		if got != c.want {
+			t.Errorf("AppendSet(%s) = %s, want %s", c.in, got, c.want)
+		}
+	}
+}
+
+func TestAppendString(t *testing.T) {
+	for _, s := range []string{"", "plain", `q"uote`, "back\\slash", "ctl\x01", "<&>", "é", "\u2028"} {
+		got := AppendString(nil, s)
+		want, _ := json.Marshal(s)
+		if !bytes.Equal(got, want) {
+			t.Errorf("AppendString(%q) = %s, want %s", s, got, want)
+		}
+	}
+}
+
+// FuzzValid checks the scanner against encoding/json on any input.
+func FuzzValid(f *testing.F) {
+	for _, c := range validityCases {
+		f.Add([]byte(c.in))
+	}
+	f.Fuzz(func(t *testing.T, d []byte) {
+		got := Valid(d) == nil
+		if want := json.Valid(d); got != want {
+			t.Fatalf("Valid(%q) = %v, encoding/json says %v", d, got, want)
+		}
+	})
+}
+
+// FuzzMembers checks that the members found are the object's, value for
+// value, and that setting a member gives valid JSON with that value.
+func FuzzMembers(f *testing.F) {
+	for _, c := range validityCases {
+		f.Add([]byte(c.in))
+	}
+	f.Add([]byte(`{"Tag":"a","Tag":"b"}`))
+	f.Fuzz(func(t *testing.T, d []byte) {
+		var want map[string]json.RawMessage
+		if json.Unmarshal(d, &want) != nil || want == nil {
+			if _, err := Members(d, nil); err == nil && json.Valid(d) && bytes.TrimSpace(d)[0] == '{' {
+				t.Fatalf("Members accepted %q that encoding/json refuses as an object", d)
+			}
+			return
+		}
+		got := map[string]json.RawMessage{}
+		var at *Member
+		closing, err := Members(d, func(m Member) error {
+			k, err := Unquote(m.Key)
+			if err != nil {
+				return err
+			}
+			got[k] = json.RawMessage(d[m.Start:m.End])
+			if k == "Tag" {
+				at = &m
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("Members(%q): %v", d, err)
+		}
+		for k, v := range want {
+			if !bytes.Equal(got[k], v) {
+				t.Fatalf("member %q = %s, want %s", k, got[k], v)
+			}
+		}
+		out := AppendSet(nil, d, closing, at, "Tag", []byte(`"t"`))
+		var back map[string]any
+		if err := json.Unmarshal(out, &back); err != nil || back["Tag"] != "t" {
+			t.Fatalf("AppendSet(%q) = %q: %v", d, out, err)
+		}
+	})
+}

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Measures each stage as a process over generated flows, next to cat and jq
+# doing the same work in the same run, and prints a table (Markdown).
+# Usage: scripts/bench.sh [FLOWS]   (default 300000; jq gets a tenth)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-${BENCH_FLOWS:-300000}}
+bin=$PWD/bin
+work=$(mktemp -d "${TMPDIR:-/tmp}/skybench.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+"$bin/sky-genflows" -n "$n" > "$work/flows.ndjson"
+"$bin/sky-classify" -q < "$work/flows.ndjson" > "$work/tagged.ndjson"
+head -n $((n / 10)) "$work/tagged.ndjson" > "$work/tagged-jq.ndjson"
+"$bin/sky-genflows" -n 10000 > "$work/small.ndjson"
+
+expr='Tag != "other" && Transport.Protocol == "TCP" && Metric.ABBytes > 1000'
+jqexpr='select(.Tag != "other" and .Transport.Protocol == "TCP" and .Metric.ABBytes > 1000)'
+
+# run KEY NAME INPUT CMD...: time CMD reading INPUT, print a table row and
+# keep its flows/s under KEY.
+declare -A rate
+run() {
+	local key=$1 name=$2 input=$3
+	shift 3
+	local flows bytes start end secs rss
+	flows=$(wc -l < "$input")
+	bytes=$(stat -c %s "$input")
+	start=$(date +%s%N)
+	/usr/bin/time -o "$work/time" -f '%M' "$@" < "$input" > /dev/null 2> "$work/stderr"
+	end=$(date +%s%N)
+	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
+	rss=$(tail -n 1 "$work/time")
+	rate[$key]=$(echo "$flows / $secs" | bc)
+	printf '| %-44s | %9s | %7s | %7s |\n' "$name" "${rate[$key]}" \
+		"$(echo "scale=1; $bytes / 1000000 / $secs" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
+}
+
+echo "flows: $n generated, $(( $(stat -c %s "$work/flows.ndjson") / n )) bytes each on average; $(nproc) cores"
+echo
+echo "| stage | flows/s | MB/s | max RSS MiB |"
+echo "|---|---:|---:|---:|"
+run cat "cat" "$work/flows.ndjson" cat
+run classify "sky-classify" "$work/flows.ndjson" "$bin/sky-classify" -q
+run classify-small "sky-classify (10k flows: memory is flat)" "$work/small.ndjson" "$bin/sky-classify" -q
+run tag "sky-filter --exclude-tag other" "$work/tagged.ndjson" "$bin/sky-filter" -q --exclude-tag other
+run expr "sky-filter EXPR" "$work/tagged.ndjson" "$bin/sky-filter" -q "$expr"
+run csv "sky-encode --format csv" "$work/tagged.ndjson" "$bin/sky-encode" -q --format csv
+run secadvisor "sky-encode --format secadvisor" "$work/tagged.ndjson" "$bin/sky-encode" -q --format secadvisor
+run pipeline "classify | filter | encode pipeline" "$work/flows.ndjson" sh -c \
+	"'$bin/sky-classify' -q | '$bin/sky-filter' -q --exclude-tag other | '$bin/sky-encode' -q -f secadvisor"
+if command -v jq > /dev/null; then
+	run jq-tag "jq -c 'select(.Tag != \"other\")'" "$work/tagged-jq.ndjson" jq -c 'select(.Tag != "other")'
+	run jq-expr "jq -c 'select(EXPR)'" "$work/tagged-jq.ndjson" jq -c "$jqexpr"
+	echo
+	echo "sky-filter --exclude-tag vs jq: $(echo "scale=1; ${rate[tag]} / ${rate[jq-tag]}" | bc)x," \
+		"sky-filter EXPR vs jq: $(echo "scale=1; ${rate[expr]} / ${rate[jq-expr]}" | bc)x"
+else
+	echo
+	echo "jq is not installed: no jq comparison in this run"
+fi
+echo "EXPR = $expr"
