@@ -244,14 +244,24 @@ func skipArray(d []byte, i, depth int) (int, error) {
 	if depth > maxDepth {
 		return i, &SyntaxError{Offset: i, Msg: "exceeded max depth"}
 	}
+	return elements(d, i, depth, nil)
+}
+
+// elements scans the array at d[i] and calls fn, if not nil, for each element.
+func elements(d []byte, i, depth int, fn func(start, end int, k Kind) error) (int, error) {
 	i = skipWS(d, i+1)
 	if i < len(d) && d[i] == ']' {
 		return i + 1, nil
 	}
 	for {
-		end, _, err := skip(d, i, depth)
+		end, k, err := skip(d, i, depth)
 		if err != nil {
 			return end, err
+		}
+		if fn != nil {
+			if err := fn(i, end, k); err != nil {
+				return end, err
+			}
 		}
 		i = skipWS(d, end)
 		if i >= len(d) {
@@ -364,6 +374,26 @@ func Members(d []byte, fn func(Member) error) (closing int, err error) {
 		return 0, syntaxErr(d, j, "after top-level value")
 	}
 	return end - 1, nil
+}
+
+// Elements validates d, a whole JSON text that must be an array, and calls
+// fn with the offsets and kind of each element in order.
+func Elements(d []byte, fn func(start, end int, k Kind) error) error {
+	i := skipWS(d, 0)
+	if i >= len(d) || d[i] != '[' {
+		if _, _, _, err := Value(d, 0); err != nil {
+			return err
+		}
+		return errors.New("not a JSON array")
+	}
+	end, err := elements(d, i, 1, fn)
+	if err != nil {
+		return err
+	}
+	if j := skipWS(d, end); j != len(d) {
+		return syntaxErr(d, j, "after top-level value")
+	}
+	return nil
 }
 
 // Unquote decodes the text between the quotes of a valid JSON string.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"reflect"
 	"testing"
+	"unicode/utf8"
 )
 
 var validityCases = []struct {
@@ -150,6 +151,9 @@ func FuzzMembers(f *testing.F) {
 	}
 	f.Add([]byte(`{"Tag":"a","Tag":"b"}`))
 	f.Fuzz(func(t *testing.T, d []byte) {
+		if !utf8.Valid(d) {
+			return // the stages refuse such lines before scanning; encoding/json would rewrite them
+		}
 		var want map[string]json.RawMessage
 		if json.Unmarshal(d, &want) != nil || want == nil {
 			if _, err := Members(d, nil); err == nil && json.Valid(d) && bytes.TrimSpace(d)[0] == '{' {
