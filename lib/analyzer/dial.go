@@ -85,7 +85,8 @@ func redact(s string) string {
 }
 
 // Dial subscribes to the analyzer at u. Credentials in u's user info count
-// as --username/--password. Errors never show the password.
+// as --username/--password. Errors name neither the address (the caller
+// does) nor the password.
 func Dial(ctx context.Context, u *url.URL, o Options) (*websocket.Conn, *http.Response, error) {
 	target := *u
 	user, pass := o.Username, o.Password
@@ -125,9 +126,9 @@ func Dial(ctx context.Context, u *url.URL, o Options) (*websocket.Conn, *http.Re
 		case http.StatusUpgradeRequired:
 			return nil, resp, ErrNotWebSocket
 		}
-		return nil, resp, fmt.Errorf("handshake with %s: HTTP %s", target.Redacted(), resp.Status)
+		return nil, resp, fmt.Errorf("handshake: HTTP %s", resp.Status)
 	}
-	return nil, nil, fmt.Errorf("connect %s: %w", target.Redacted(), unwrapURLError(err))
+	return nil, nil, fmt.Errorf("connect: %w", unwrapURLError(err))
 }
 
 // unwrapURLError drops the *url.Error layer, which repeats the URL.

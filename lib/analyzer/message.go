@@ -25,45 +25,47 @@ type Message struct {
 	Flows     [][]byte
 }
 
-// Parse reads a frame. A store message gives its flows; a stats message
-// gives none and no error; anything else is an error that wraps one of the
-// Err values above. Flows reuse buf, which is returned for the next call.
+// Parse reads a frame in one pass. A store message gives its flows; a
+// stats message gives none and no error; anything else is an error that
+// wraps one of the Err values above. Flows reuse buf.
 func Parse(frame []byte, buf [][]byte) (Message, error) {
-	var m Message
-	var obj []byte
-	var objKind jsonscan.Kind
-	_, err := jsonscan.Members(frame, func(mem jsonscan.Member) error {
+	m := Message{Flows: buf[:0]}
+	objKind := jsonscan.Invalid
+	nonObject := false
+	_, err := jsonscan.MembersArray(frame, "Obj", func(start, end int, k jsonscan.Kind) error {
+		if k != jsonscan.Object {
+			nonObject = true
+		}
+		m.Flows = append(m.Flows, frame[start:end])
+		return nil
+	}, func(mem jsonscan.Member) error {
 		switch {
 		case mem.Is("Namespace") && mem.Kind == jsonscan.String:
 			m.Namespace, _ = jsonscan.StringValue(frame[mem.Start:mem.End])
 		case mem.Is("Type") && mem.Kind == jsonscan.String:
 			m.Type, _ = jsonscan.StringValue(frame[mem.Start:mem.End])
 		case mem.Is("Obj"):
-			obj, objKind = frame[mem.Start:mem.End], mem.Kind
+			objKind = mem.Kind
 		}
 		return nil
 	})
 	if err != nil {
+		m.Flows = m.Flows[:0]
 		return m, fmt.Errorf("%w: %v", ErrNotJSON, err)
 	}
-	switch m.Type {
-	case "store":
-	case "stats":
+	switch {
+	case m.Type == "stats":
+		m.Flows = m.Flows[:0]
 		return m, nil
-	default:
+	case m.Type != "store":
+		m.Flows = m.Flows[:0]
 		return m, fmt.Errorf("%w %q", ErrUnknownType, m.Type)
-	}
-	if objKind != jsonscan.Array {
+	case objKind != jsonscan.Array:
+		m.Flows = m.Flows[:0]
 		return m, ErrObjNotArray
+	case nonObject:
+		m.Flows = m.Flows[:0]
+		return m, ErrNoFlowObject
 	}
-	flows := buf[:0]
-	err = jsonscan.Elements(obj, func(start, end int, k jsonscan.Kind) error {
-		if k != jsonscan.Object {
-			return ErrNoFlowObject
-		}
-		flows = append(flows, obj[start:end])
-		return nil
-	})
-	m.Flows = flows
-	return m, err
+	return m, nil
 }

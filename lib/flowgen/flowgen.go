@@ -165,12 +165,35 @@ func (g *Generator) finish(f *flow.Flow) *flow.Flow {
 
 // Write writes n flows as NDJSON to w.
 func (g *Generator) Write(w io.Writer, n int) error {
+	return g.write(w, n, 0)
+}
+
+// WriteFrames writes n flows as analyzer store messages of at most
+// perFrame flows, one frame per line, as sky-flows --record and --replay
+// read them.
+func (g *Generator) WriteFrames(w io.Writer, n, perFrame int) error {
+	return g.write(w, n, max(perFrame, 1))
+}
+
+func (g *Generator) write(w io.Writer, n, perFrame int) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	stream := flow.JSON.BorrowStream(bw)
 	defer flow.JSON.ReturnStream(stream)
-	for range n {
+	for i := range n {
+		switch {
+		case perFrame == 0:
+		case i%perFrame == 0:
+			stream.WriteRaw(fmt.Sprintf(`{"Namespace":"flow","Type":"store","UUID":"%08x-0000-4000-8000-000000000000","Status":200,"Obj":[`, i/perFrame))
+		default:
+			stream.WriteRaw(",")
+		}
 		stream.WriteVal(g.Flow())
-		stream.WriteRaw("\n")
+		switch {
+		case perFrame == 0:
+			stream.WriteRaw("\n")
+		case i%perFrame == perFrame-1 || i == n-1:
+			stream.WriteRaw("]}\n")
+		}
 		if stream.Error != nil {
 			return stream.Error
 		}

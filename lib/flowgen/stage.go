@@ -14,10 +14,15 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	app.Flags = []cli.Flag{
 		&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 1000, Usage: "how many `FLOWS`"},
 		&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "the same `SEED` gives the same flows"},
+		&cli.IntFlag{Name: "frames", Usage: "print analyzer frames of `N` flows each, for sky-flows --replay"},
 	}
 	app.Before = stage.NoArgs
 	app.Action = func(c *cli.Context) error {
-		return New(c.Uint64("seed")).Write(out, c.Int("count"))
+		g := New(c.Uint64("seed"))
+		if n := c.Int("frames"); n > 0 {
+			return g.WriteFrames(out, c.Int("count"), n)
+		}
+		return g.Write(out, c.Int("count"))
 	}
 	return stage.Execute(app, args)
 }

@@ -307,6 +307,12 @@ func (m *Member) Name() (string, error) { return Unquote(m.Key) }
 
 // members scans the object at d[i] and calls fn, if not nil, for each member.
 func members(d []byte, i, depth int, fn func(Member) error) (int, error) {
+	return membersArray(d, i, depth, "", nil, fn)
+}
+
+// membersArray is members that also calls elem for each element of the
+// member named array, if it is an array, in the same pass.
+func membersArray(d []byte, i, depth int, array string, elem func(start, end int, k Kind) error, fn func(Member) error) (int, error) {
 	i = skipWS(d, i+1)
 	if i < len(d) && d[i] == '}' {
 		return i + 1, nil
@@ -325,7 +331,17 @@ func members(d []byte, i, depth int, fn func(Member) error) (int, error) {
 			return i, syntaxErr(d, i, "after object key")
 		}
 		vstart := skipWS(d, i+1)
-		vend, k, err := skip(d, vstart, depth)
+		var vend int
+		var k Kind
+		if elem != nil && vstart < len(d) && d[vstart] == '[' && !escaped && string(key) == array {
+			vend, k = vstart, Array
+			if depth+1 > maxDepth {
+				return vend, &SyntaxError{Offset: vstart, Msg: "exceeded max depth"}
+			}
+			vend, err = elements(d, vstart, depth+1, elem)
+		} else {
+			vend, k, err = skip(d, vstart, depth)
+		}
 		if err != nil {
 			return vend, err
 		}
@@ -356,6 +372,13 @@ var ErrNotObject = errors.New("not a JSON object")
 // fn for each of its members in order. It returns the offset of the closing
 // brace. An error from fn stops the scan and is returned as it is.
 func Members(d []byte, fn func(Member) error) (closing int, err error) {
+	return MembersArray(d, "", nil, fn)
+}
+
+// MembersArray is Members that also calls elem with the offsets and kind
+// of each element of the member named array (spelt without escapes), when
+// it is an array, in the same single pass.
+func MembersArray(d []byte, array string, elem func(start, end int, k Kind) error, fn func(Member) error) (closing int, err error) {
 	i := skipWS(d, 0)
 	if i >= len(d) {
 		return 0, syntaxErr(d, i, "")
@@ -366,7 +389,7 @@ func Members(d []byte, fn func(Member) error) (closing int, err error) {
 		}
 		return 0, ErrNotObject
 	}
-	end, err := members(d, i, 1, fn)
+	end, err := membersArray(d, i, 1, array, elem, fn)
 	if err != nil {
 		return 0, err
 	}

@@ -65,7 +65,13 @@ func NewApp(name, usage string, streams IO) *cli.App {
 // prints any error as one line prefixed with the program name and returns
 // the exit code.
 func Execute(app *cli.App, args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	return ExecuteContext(context.Background(), app, args)
+}
+
+// ExecuteContext is Execute under a parent context, which tests cancel
+// in place of a signal.
+func ExecuteContext(parent context.Context, app *cli.App, args []string) int {
+	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := app.RunContext(ctx, args)
 	if err == nil {

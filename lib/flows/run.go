@@ -1,0 +1,234 @@
+package flows
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/analyzer"
+	"github.com/skyflows/skyflows/lib/backlog"
+)
+
+// source is one run of sky-flows: what reads frames and what it counts.
+type source struct {
+	cfg   *config
+	queue *backlog.Queue
+	errw  io.Writer
+	logMu sync.Mutex
+
+	record *bufio.Writer // --record, or nil
+	dead   *bufio.Writer // --dead-letter, or nil
+	flows  [][]byte      // reused by analyzer.Parse
+	warned map[error]bool
+
+	frames, in, out, dropped, bad, reconnects atomic.Int64
+}
+
+func (s *source) logf(format string, a ...any) {
+	s.logMu.Lock()
+	defer s.logMu.Unlock()
+	fmt.Fprintf(s.errw, name+": "+format+"\n", a...)
+}
+
+func (s *source) stats() string {
+	size := s.queue.Size()
+	return fmt.Sprintf("frames %d flows in %d out %d dropped %d buffered %d bad frames %d reconnects %d",
+		s.frames.Load(), s.in.Load(), s.out.Load(), s.dropped.Load(), size.Records, s.bad.Load(), s.reconnects.Load())
+}
+
+func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
+	q, release, err := newQueue(cfg)
+	if err != nil {
+		return err
+	}
+	defer release()
+	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}}
+	if left := q.Size().Records; left > 0 {
+		s.logf("%d flows left in %s by an earlier run come first", left, cfg.bufferDir)
+	}
+	for _, f := range []struct {
+		path string
+		w    **bufio.Writer
+	}{{cfg.record, &s.record}, {cfg.deadLetter, &s.dead}} {
+		if f.path == "" {
+			continue
+		}
+		file, err := os.OpenFile(f.path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+		if err != nil {
+			return err
+		}
+		defer file.Close()
+		*f.w = bufio.NewWriter(file)
+		defer (*f.w).Flush()
+	}
+
+	written := make(chan error, 1)
+	go func() { written <- s.write(out) }()
+	statsDone := make(chan struct{})
+	defer close(statsDone)
+	if cfg.statsInterval > 0 {
+		go s.reportEvery(cfg.statsInterval, statsDone)
+	}
+
+	ctx := c.Context
+	var srcErr error
+	if cfg.replay != "" {
+		srcErr = s.replayFrames(ctx, in)
+	} else {
+		srcErr = s.subscribe(ctx)
+	}
+	q.Close()
+	err = s.wait(ctx, written)
+	if !cfg.quiet || err != nil || srcErr != nil {
+		s.logf("stats: %s", s.stats())
+	}
+	return errors.Join(srcErr, err)
+}
+
+// wait waits for the writer to put out every buffered flow; after a
+// signal, for --drain-timeout at most.
+func (s *source) wait(ctx context.Context, written <-chan error) error {
+	if ctx.Err() == nil {
+		return <-written
+	}
+	select {
+	case err := <-written:
+		return err
+	case <-time.After(s.cfg.drainTimeout):
+		left := s.queue.Size()
+		where := ""
+		if s.cfg.bufferDir != "" && left.DiskBytes > 0 {
+			where = fmt.Sprintf(" (those on disk stay in %s for the next run)", s.cfg.bufferDir)
+		}
+		return fmt.Errorf("stdout took no more flows for %s after the signal: %d flows still buffered%s", s.cfg.drainTimeout, left.Records, where)
+	}
+}
+
+func (s *source) reportEvery(d time.Duration, done <-chan struct{}) {
+	t := time.NewTicker(d)
+	defer t.Stop()
+	for {
+		select {
+		case <-done:
+			return
+		case <-t.C:
+			s.logf("stats: %s", s.stats())
+		}
+	}
+}
+
+// write copies queued flows to out, flushing whenever the queue is empty.
+func (s *source) write(out io.Writer) error {
+	w := bufio.NewWriterSize(out, 256<<10)
+	for {
+		b, ok, err := s.queue.Pop()
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return w.Flush()
+		}
+		if _, err := w.Write(b.Data); err != nil {
+			return fmt.Errorf("write: %w", err)
+		}
+		s.out.Add(int64(b.Records))
+		if !s.queue.Ready() {
+			if err := w.Flush(); err != nil {
+				return fmt.Errorf("write: %w", err)
+			}
+		}
+	}
+}
+
+// frame handles one frame: its flows become one block of lines.
+func (s *source) frame(data []byte, at time.Time, wait bool) {
+	s.frames.Add(1)
+	if s.record != nil {
+		fmt.Fprintf(s.record, "%d\t", at.UnixMilli())
+		s.record.Write(data)
+		s.record.WriteByte('\n')
+		s.record.Flush()
+	}
+	m, err := analyzer.Parse(data, s.flows)
+	s.flows = m.Flows[:0]
+	if err != nil {
+		s.badFrame(data, err)
+		return
+	}
+	if len(m.Flows) == 0 {
+		return
+	}
+	size := len(m.Flows)
+	for _, f := range m.Flows {
+		size += len(f)
+	}
+	block := backlog.Block{Records: len(m.Flows), Data: make([]byte, 0, size)}
+	for _, f := range m.Flows {
+		block.Data = appendLine(block.Data, f)
+	}
+	s.in.Add(int64(block.Records))
+	if wait {
+		if !s.queue.PushWait(block) {
+			s.dropped.Add(int64(block.Records))
+		}
+		return
+	}
+	ok, err := s.queue.Push(block)
+	if err != nil {
+		s.logf("%v", err)
+	}
+	if !ok {
+		n := s.dropped.Add(int64(block.Records))
+		if n == int64(block.Records) {
+			s.logf("warning: buffers full (--buffer-size, --buffer-disk-size): dropping flows; the stats count them")
+		}
+	}
+}
+
+// appendLine appends a flow and a newline; a flow sent with line breaks
+// in it is compacted, so that it stays one line.
+func appendLine(dst, flow []byte) []byte {
+	if bytes.IndexByte(flow, '\n') >= 0 || bytes.IndexByte(flow, '\r') >= 0 {
+		var b bytes.Buffer
+		if json.Compact(&b, flow) == nil {
+			flow = b.Bytes()
+		}
+	}
+	return append(append(dst, flow...), '\n')
+}
+
+// badFrame counts a frame without flows, reports the first of each kind
+// with a sample and keeps it in the dead letter file.
+func (s *source) badFrame(data []byte, err error) {
+	s.bad.Add(1)
+	if s.dead != nil {
+		s.dead.Write(data)
+		s.dead.WriteByte('\n')
+		s.dead.Flush()
+	}
+	kind := err
+	for _, k := range []error{analyzer.ErrNotJSON, analyzer.ErrObjNotArray, analyzer.ErrUnknownType, analyzer.ErrNoFlowObject} {
+		if errors.Is(err, k) {
+			kind = k
+		}
+	}
+	if s.warned[kind] {
+		return
+	}
+	s.warned[kind] = true
+	sample := data
+	if len(sample) > 120 {
+		sample = append(sample[:120:120], "..."...)
+	}
+	s.logf("frame %d skipped: %v; sample: %q (further ones of this kind are only counted)", s.frames.Load(), err, sample)
+}

@@ -1,0 +1,158 @@
+package flows
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/skyflows/skyflows/lib/analyzer"
+)
+
+const (
+	firstBackoff = 500 * time.Millisecond
+	// stableAfter is how long a connection must last for the backoff to start over.
+	stableAfter = 10 * time.Second
+	// refusalWindow: a close this soon after the upgrade, before any frame, is a refusal.
+	refusalWindow = 2 * time.Second
+	maxFrame      = 64 << 20
+)
+
+// subscribe connects, reads until the connection ends, and connects again,
+// failing over through the analyzers in order, until ctx is done.
+func (s *source) subscribe(ctx context.Context) error {
+	failures, round := 0, 0
+	for i := 0; ; i++ {
+		u := s.cfg.urls[i%len(s.cfg.urls)]
+		conn, _, err := analyzer.Dial(ctx, u, s.cfg.opts)
+		if ctx.Err() != nil {
+			if conn != nil {
+				conn.Close()
+			}
+			return nil
+		}
+		var started time.Time
+		if err == nil {
+			if !s.cfg.quiet {
+				s.logf("subscribed to %s as host id %q, namespace %s", u.Redacted(), s.cfg.opts.HostID, analyzer.Namespace(s.cfg.opts.CaptureID))
+			}
+			started = time.Now()
+			err = s.session(ctx, conn)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if time.Since(started) > stableAfter {
+				failures, round = 0, 0
+			}
+		}
+		if errors.Is(err, analyzer.ErrAuth) || errors.Is(err, analyzer.ErrForbidden) {
+			return err
+		}
+		failures++
+		if s.cfg.maxRetries > 0 && failures > s.cfg.maxRetries {
+			return fmt.Errorf("giving up after %d failed attempts: %w", failures, err)
+		}
+		// Fail over to the next analyzer at once; after a whole round, wait.
+		delay := time.Duration(0)
+		if (i+1)%len(s.cfg.urls) == 0 {
+			delay = backoff(round, s.cfg.maxBackoff)
+			round++
+		}
+		if !started.IsZero() {
+			s.reconnects.Add(1)
+		}
+		s.logf("%s: %v; attempt %d in %s", u.Redacted(), err, failures+1, delay.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// backoff is the wait before attempt round: exponential with full jitter
+// over its upper half, bounded by max.
+func backoff(round int, max time.Duration) time.Duration {
+	d := firstBackoff << min(round, 20)
+	if d > max || d <= 0 {
+		d = max
+	}
+	return d/2 + rand.N(d/2+1)
+}
+
+// session reads frames from conn until it fails, goes idle or ctx is done.
+func (s *source) session(ctx context.Context, conn *websocket.Conn) error {
+	defer conn.Close()
+	conn.SetReadLimit(maxFrame)
+	timeout := s.cfg.readTimeout
+	conn.SetReadDeadline(time.Now().Add(timeout))
+	conn.SetPingHandler(func(data string) error {
+		conn.SetReadDeadline(time.Now().Add(timeout))
+		err := conn.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+		if errors.Is(err, websocket.ErrCloseSent) {
+			return nil
+		}
+		return err
+	})
+
+	// The reasons this side ends the connection, for the error message.
+	idle := make(chan struct{}, 1)
+	var idleTimer *time.Timer
+	if s.cfg.idleReconnect > 0 {
+		idleTimer = time.AfterFunc(s.cfg.idleReconnect, func() {
+			idle <- struct{}{}
+			conn.SetReadDeadline(time.Now())
+		})
+		defer idleTimer.Stop()
+	}
+	stop := context.AfterFunc(ctx, func() {
+		// A graceful stop: say goodbye, then stop reading soon.
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "sky-flows stopping"), time.Now().Add(time.Second))
+		conn.SetReadDeadline(time.Now().Add(500 * time.Millisecond))
+	})
+	defer stop()
+
+	start, gotFrame := time.Now(), false
+	for {
+		typ, data, err := conn.ReadMessage()
+		if err != nil {
+			select {
+			case <-idle:
+				return fmt.Errorf("no flow frame for %s (--idle-reconnect)", s.cfg.idleReconnect)
+			default:
+			}
+			if ctx.Err() != nil {
+				return nil
+			}
+			if !gotFrame && time.Since(start) < refusalWindow && websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+				return analyzer.ErrClosedAtStart
+			}
+			return describe(err, timeout)
+		}
+		gotFrame = true
+		conn.SetReadDeadline(time.Now().Add(timeout))
+		if typ != websocket.TextMessage {
+			continue
+		}
+		if idleTimer != nil {
+			idleTimer.Reset(s.cfg.idleReconnect)
+		}
+		s.frame(data, time.Now(), false)
+	}
+}
+
+// describe says in plain words why a connection ended.
+func describe(err error, timeout time.Duration) error {
+	var ne interface{ Timeout() bool }
+	if errors.As(err, &ne) && ne.Timeout() {
+		return fmt.Errorf("nothing received for %s, pings included: connection dead (--read-timeout)", timeout)
+	}
+	var ce *websocket.CloseError
+	if errors.As(err, &ce) {
+		return fmt.Errorf("the analyzer closed the connection (%d %s)", ce.Code, ce.Text)
+	}
+	return fmt.Errorf("connection lost: %w", err)
+}

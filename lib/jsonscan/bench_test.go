@@ -1,0 +1,24 @@
+package jsonscan
+
+import (
+	"bytes"
+	"testing"
+
+	"github.com/skyflows/skyflows/lib/flowgen"
+)
+
+func BenchmarkValid(b *testing.B) {
+	var buf bytes.Buffer
+	if err := flowgen.New(1).Write(&buf, 1000); err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))
+	b.SetBytes(int64(buf.Len()))
+	for b.Loop() {
+		for _, l := range lines {
+			if err := Valid(l); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
