@@ -17,6 +17,7 @@ import (
 	"github.com/skyflows/skyflows/lib/encode"
 	"github.com/skyflows/skyflows/lib/filter"
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/flows"
 )
 
 // stages are the commands the scripts can run, by their installed names.
@@ -25,6 +26,7 @@ var stages = map[string]func(args []string, in *os.File, out, errw *os.File) int
 	"sky-filter":   func(a []string, i *os.File, o, e *os.File) int { return filter.Run(a, i, o, e) },
 	"sky-encode":   func(a []string, i *os.File, o, e *os.File) int { return encode.Run(a, i, o, e) },
 	"sky-genflows": func(a []string, i *os.File, o, e *os.File) int { return flowgen.Run(a, i, o, e) },
+	"sky-flows":    func(a []string, i *os.File, o, e *os.File) int { return flows.Run(a, i, o, e) },
 }
 
 func TestMain(m *testing.M) {
@@ -36,7 +38,7 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
-	flows, err := filepath.Abs("../testdata/flows")
+	testdata, err := filepath.Abs("../testdata")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,12 +46,18 @@ func TestScripts(t *testing.T) {
 		Dir:                 "testdata",
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
-			env.Setenv("FLOWS", flows)
+			env.Setenv("FLOWS", filepath.Join(testdata, "flows"))
+			env.Setenv("FRAMES", filepath.Join(testdata, "analyzer"))
+			state := &analyzerState{}
+			env.Values[analyzerKey{}] = state
+			env.Defer(state.stop)
 			return nil
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"bigline":  bigline,
-			"sumstats": sumstats,
+			"bigline":   bigline,
+			"sumstats":  sumstats,
+			"analyzer":  analyzerCmd,
+			"waitlines": waitlines,
 		},
 	})
 }

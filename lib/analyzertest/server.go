@@ -372,8 +372,9 @@ func (s *Server) Thaw() { s.frozen.Store(false) }
 func (s *Server) Stop() {
 	s.srv.Close()
 	s.mu.Lock()
-	for _, sub := range s.subs {
+	for id, sub := range s.subs {
 		sub.conn.Close()
+		delete(s.subs, id)
 	}
 	s.mu.Unlock()
 }

@@ -14,10 +14,12 @@ import (
 // Run is the sky-filter command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	return stage.Lines{
-		Name: "sky-filter",
-		Usage: "keep the records whose tag and fields pass; they are written byte for byte\n\n" +
-			"   EXPRESSION (expr language, https://expr-lang.org) reads any field, e.g.\n" +
-			"   'Tag != \"other\" && Transport.Protocol == \"TCP\" && Metric.ABBytes > 1000'",
+		Name:      "sky-filter",
+		Usage:     "keep the records whose tag and fields pass; they are written byte for byte",
+		ArgsUsage: "[EXPRESSION]",
+		Description: "EXPRESSION, in the expr language (https://expr-lang.org), reads any field:\n" +
+			"'Tag != \"other\" && Transport.Protocol == \"TCP\" && Metric.ABBytes > 1000'.\n" +
+			"A missing field or one of another type makes it false (bad input with --strict).",
 		Args: true,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "include-tag", EnvVars: []string{"SKY_INCLUDE_TAGS"},

@@ -71,6 +71,7 @@ func Execute(app *cli.App, args []string) int {
 // ExecuteContext is Execute under a parent context, which tests cancel
 // in place of a signal.
 func ExecuteContext(parent context.Context, app *cli.App, args []string) int {
+	ownHelpAndVersion(app)
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	err := app.RunContext(ctx, args)
@@ -96,6 +97,33 @@ func isFlagError(err error) bool {
 	msg := err.Error()
 	return strings.HasPrefix(msg, "Required flag") || strings.HasPrefix(msg, "invalid value") ||
 		strings.HasPrefix(msg, "flag provided but not defined")
+}
+
+// ownHelpAndVersion gives app --help and --version flags of its own in
+// place of urfave/cli's package-level ones, which apps running at once in
+// one process (the tests) would share.
+func ownHelpAndVersion(app *cli.App) {
+	app.HideHelp, app.HideVersion = true, true
+	app.Flags = append(app.Flags,
+		&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"},
+		&cli.BoolFlag{Name: "version", Usage: "print the version"})
+	before, action := app.Before, app.Action
+	app.Before = nil
+	app.Action = func(c *cli.Context) error {
+		switch {
+		case c.Bool("help"):
+			return cli.ShowAppHelp(c)
+		case c.Bool("version"):
+			cli.ShowVersion(c)
+			return nil
+		}
+		if before != nil {
+			if err := before(c); err != nil {
+				return err
+			}
+		}
+		return action(c)
+	}
 }
 
 func oneLine(s string) string {

@@ -30,7 +30,9 @@ type Processor interface {
 // Lines describes a stage that reads NDJSON records and writes output.
 type Lines struct {
 	Name, Usage string
-	Flags       []cli.Flag
+	// ArgsUsage and Description, if set, complete --help.
+	ArgsUsage, Description string
+	Flags                  []cli.Flag
 	// Args lets the stage take positional arguments; without it any is a usage error.
 	Args bool
 	// Open builds the processor from the parsed flags, writing to out.
@@ -54,7 +56,7 @@ const (
 func commonFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: "on-error", Value: OnErrorSkip, EnvVars: []string{"SKY_ON_ERROR"},
-			Usage: "what a bad input line does: skip (report it and go on) or fail (stop with exit 1)"},
+			Usage: "what a bad input line does: `MODE` skip (report it and go on) or fail (stop with exit 1)"},
 		&cli.StringFlag{Name: "dead-letter", EnvVars: []string{"SKY_DEAD_LETTER"}, TakesFile: true,
 			Usage: "append each rejected input line, verbatim, to `FILE`"},
 		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"},
@@ -71,6 +73,7 @@ func commonFlags() []cli.Flag {
 // Run runs the stage with args and streams and returns the exit code.
 func (l Lines) Run(args []string, in io.Reader, out, errw io.Writer) int {
 	app := NewApp(l.Name, l.Usage, IO{In: in, Out: out, Err: errw})
+	app.ArgsUsage, app.Description = l.ArgsUsage, l.Description
 	app.Flags = append(append([]cli.Flag{}, l.Flags...), commonFlags()...)
 	app.Action = func(c *cli.Context) error {
 		if !l.Args {
