@@ -101,4 +101,3 @@ func waitlines(ts *testscript.TestScript, neg bool, args []string) {
 	}
 	ts.Fatalf("%s has %d lines, want %d", args[0], have, n)
 }
-
