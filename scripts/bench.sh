@@ -13,6 +13,7 @@ trap 'rm -rf "$work"' EXIT
 "$bin/sky-classify" -q < "$work/flows.ndjson" > "$work/tagged.ndjson"
 head -n $((n / 10)) "$work/tagged.ndjson" > "$work/tagged-jq.ndjson"
 "$bin/sky-genflows" -n 10000 > "$work/small.ndjson"
+"$bin/sky-genflows" -n "$n" --frames 100 > "$work/frames.ndjson"
 
 expr='Tag != "other" && Transport.Protocol == "TCP" && Metric.ABBytes > 1000'
 jqexpr='select(.Tag != "other" and .Transport.Protocol == "TCP" and .Metric.ABBytes > 1000)'
@@ -27,7 +28,7 @@ run() {
 	flows=$(wc -l < "$input")
 	bytes=$(stat -c %s "$input")
 	start=$(date +%s%N)
-	/usr/bin/time -o "$work/time" -f '%M' "$@" < "$input" > /dev/null 2> "$work/stderr"
+	/usr/bin/time -o "$work/time" -f '%M' "$@" < "$input" > /dev/null 2> "$work/stderr" || true
 	end=$(date +%s%N)
 	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
 	rss=$(tail -n 1 "$work/time")
@@ -41,6 +42,7 @@ echo
 echo "| stage | flows/s | MB/s | max RSS MiB |"
 echo "|---|---:|---:|---:|"
 run cat "cat" "$work/flows.ndjson" cat
+run flows "sky-flows --replay (frames of 100 flows)" "$work/frames.ndjson" "$bin/sky-flows" -q --replay -
 run classify "sky-classify" "$work/flows.ndjson" "$bin/sky-classify" -q
 run classify-small "sky-classify (10k flows: memory is flat)" "$work/small.ndjson" "$bin/sky-classify" -q
 run tag "sky-filter --exclude-tag other" "$work/tagged.ndjson" "$bin/sky-filter" -q --exclude-tag other
@@ -49,6 +51,29 @@ run csv "sky-encode --format csv" "$work/tagged.ndjson" "$bin/sky-encode" -q --f
 run secadvisor "sky-encode --format secadvisor" "$work/tagged.ndjson" "$bin/sky-encode" -q --format secadvisor
 run pipeline "classify | filter | encode pipeline" "$work/flows.ndjson" sh -c \
 	"'$bin/sky-classify' -q | '$bin/sky-filter' -q --exclude-tag other | '$bin/sky-encode' -q -f secadvisor"
+# sky-flows live: the test analyzer (sky-analyzer-sim, on the same two
+# cores) sends n flows as fast as they are taken; then the same with a
+# downstream that reads nothing for 3 s, so the backlog goes to disk.
+live() {
+	local key=$1 name=$2 sink=$3 port=$4
+	"$bin/sky-analyzer-sim" --listen "127.0.0.1:$port" -n "$n" --exit 2> "$work/sim.err" &
+	local start end rss
+	start=$(date +%s%N)
+	/usr/bin/time -o "$work/time" -f '%M' "$bin/sky-flows" -q --analyzer "127.0.0.1:$port" \
+		--max-retries 1 --max-backoff 50ms --buffer-dir "$work/buffer" 2> "$work/stderr" | sh -c "$sink" || true
+	end=$(date +%s%N)
+	wait
+	rss=$(tail -n 1 "$work/time")
+	local secs
+	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
+	rate[$key]=$(echo "$n / $secs" | bc)
+	printf '| %-44s | %9s | %7s | %7s |\n' "$name" "${rate[$key]}" \
+		"$(echo "scale=1; $(stat -c %s "$work/flows.ndjson") / 1000000 / $secs" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
+	grep -q "out $n dropped 0" "$work/stderr" || { echo "sky-flows lost flows:"; cat "$work/stderr"; }
+}
+live flows-live "sky-flows live from sky-analyzer-sim" "cat > /dev/null" 18481
+live flows-backlog "sky-flows live, stdout blocked 3 s" "sleep 3; cat > /dev/null" 18482
+
 if command -v jq > /dev/null; then
 	run jq-tag "jq -c 'select(.Tag != \"other\")'" "$work/tagged-jq.ndjson" jq -c 'select(.Tag != "other")'
 	run jq-expr "jq -c 'select(EXPR)'" "$work/tagged-jq.ndjson" jq -c "$jqexpr"

@@ -28,6 +28,7 @@ type Config struct {
 	PongTimeout        time.Duration // default 5 s: a client silent for ping+pong is dropped
 	TLS                *tls.Config   // serve wss:// with this config
 	QueueSize          int           // messages queued per subscriber, default 10000
+	Block              bool          // wait on a full subscriber queue instead of dropping (benchmarks)
 	Addr               string        // listen address, default 127.0.0.1:0
 }
 
@@ -254,44 +255,58 @@ func (s *Server) Publish(flows ...[]byte) {
 }
 
 func (s *Server) publish(flows [][]byte) {
-	byCapture := map[string][][]byte{}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var all []byte
+	var byCapture map[string][][]byte
+	for _, sub := range s.subs {
+		switch {
+		case sub.namespace == "flow" || sub.namespace == "":
+			if all == nil {
+				all = frame("flow", flows)
+			}
+			s.enqueue(sub, all, len(flows))
+		case strings.HasPrefix(sub.namespace, "flow/"):
+			if byCapture == nil {
+				byCapture = groupByCapture(flows)
+			}
+			if mine := byCapture[strings.TrimPrefix(sub.namespace, "flow/")]; len(mine) > 0 {
+				s.enqueue(sub, frame(sub.namespace, mine), len(mine))
+			}
+		}
+		if sub.namespace == "" {
+			s.enqueue(sub, []byte(`{"Namespace":"stats","Type":"stats","UUID":"x","Status":200,"Obj":{"FlowCount":1}}`), 0)
+		}
+	}
+}
+
+func groupByCapture(flows [][]byte) map[string][][]byte {
+	m := map[string][][]byte{}
 	for _, f := range flows {
 		id := ""
 		if v, _, ok := jsonscan.Get(f, "CaptureID"); ok {
 			id, _ = jsonscan.StringValue(v)
 		}
-		byCapture[id] = append(byCapture[id], f)
+		m[id] = append(m[id], f)
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for _, sub := range s.subs {
-		switch {
-		case sub.namespace == "flow" || sub.namespace == "":
-			s.enqueue(sub, frame("flow", flows))
-		case strings.HasPrefix(sub.namespace, "flow/"):
-			if mine := byCapture[strings.TrimPrefix(sub.namespace, "flow/")]; len(mine) > 0 {
-				s.enqueue(sub, frame(sub.namespace, mine))
-			}
-		}
-		if sub.namespace == "" {
-			s.enqueue(sub, []byte(`{"Namespace":"stats","Type":"stats","UUID":"x","Status":200,"Obj":{"FlowCount":1}}`))
-		}
-	}
+	return m
 }
 
 var frameSeq atomic.Int64
 
 func frame(namespace string, flows [][]byte) []byte {
-	var b strings.Builder
-	fmt.Fprintf(&b, `{"Namespace":%q,"Type":"store","UUID":"frame-%d","Status":200,"Obj":[`, namespace, frameSeq.Add(1))
+	size := 128
+	for _, f := range flows {
+		size += len(f) + 1
+	}
+	b := fmt.Appendf(make([]byte, 0, size), `{"Namespace":%q,"Type":"store","UUID":"frame-%d","Status":200,"Obj":[`, namespace, frameSeq.Add(1))
 	for i, f := range flows {
 		if i > 0 {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
-		b.Write(f)
+		b = append(b, f...)
 	}
-	b.WriteString("]}")
-	return []byte(b.String())
+	return append(b, "]}"...)
 }
 
 // SendRaw sends one frame as it is to every subscriber.
@@ -299,29 +314,42 @@ func (s *Server) SendRaw(frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sub := range s.subs {
-		s.enqueue(sub, frame)
+		s.enqueue(sub, frame, 0)
 	}
 }
 
-func (s *Server) enqueue(sub *subscriber, msg []byte) {
+// enqueue queues msg, which holds flows flows, for sub.
+func (s *Server) enqueue(sub *subscriber, msg []byte, flows int) {
 	sub.pending.Add(1)
-	select {
-	case sub.queue <- msg:
-		if strings.HasPrefix(string(msg), `{"Namespace":"flow`) {
-			s.sentFlows.Add(int64(countFlows(msg)))
+	if s.cfg.Block {
+		select {
+		case sub.queue <- msg:
+		case <-sub.done:
 		}
-	default:
-		sub.pending.Done()
-		s.dropped.Add(1) // the analyzer's "Buffer overflow"
+	} else {
+		select {
+		case sub.queue <- msg:
+		default:
+			sub.pending.Done()
+			s.dropped.Add(1) // the analyzer's "Buffer overflow"
+			return
+		}
 	}
+	s.sentFlows.Add(int64(flows))
 }
 
-func countFlows(frame []byte) int {
-	n := 0
+// frameFlows returns the flows of a store message.
+func frameFlows(frame []byte) [][]byte {
+	var flows [][]byte
 	if obj, _, ok := jsonscan.Get(frame, "Obj"); ok {
-		jsonscan.Elements(obj, func(int, int, jsonscan.Kind) error { n++; return nil })
+		jsonscan.Elements(obj, func(start, end int, k jsonscan.Kind) error {
+			if k == jsonscan.Object {
+				flows = append(flows, obj[start:end])
+			}
+			return nil
+		})
 	}
-	return n
+	return flows
 }
 
 // Flush waits until every queued message is written to its subscriber.

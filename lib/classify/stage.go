@@ -14,8 +14,9 @@ import (
 // Run is the sky-classify command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	return stage.Lines{
-		Name:  "sky-classify",
-		Usage: "tag each flow ingress, egress, internal or other by the cluster's subnets",
+		Name:     "sky-classify",
+		Parallel: true,
+		Usage:    "tag each flow ingress, egress, internal or other by the cluster's subnets",
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "cluster-net", Value: cli.NewStringSlice(DefaultNets...),
 				EnvVars: []string{"SKY_CLUSTER_NETS"},

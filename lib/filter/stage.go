@@ -20,7 +20,8 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Description: "EXPRESSION, in the expr language (https://expr-lang.org), reads any field:\n" +
 			"'Tag != \"other\" && Transport.Protocol == \"TCP\" && Metric.ABBytes > 1000'.\n" +
 			"A missing field or one of another type makes it false (bad input with --strict).",
-		Args: true,
+		Args:     true,
+		Parallel: true,
 		Flags: []cli.Flag{
 			&cli.StringSliceFlag{Name: "include-tag", EnvVars: []string{"SKY_INCLUDE_TAGS"},
 				Usage: "keep only records with this `TAG` (repeatable)"},

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime"
 	"sync"
 	"syscall"
 	"time"
@@ -35,6 +36,9 @@ type Lines struct {
 	Flags                  []cli.Flag
 	// Args lets the stage take positional arguments; without it any is a usage error.
 	Args bool
+	// Parallel runs a processor per core, for processors that keep no
+	// state from one record to the next; output keeps the input's order.
+	Parallel bool
 	// Open builds the processor from the parsed flags, writing to out.
 	// Its errors are usage errors.
 	Open func(c *cli.Context, out *bufio.Writer) (Processor, error)
@@ -94,8 +98,11 @@ type loop struct {
 	stats  Stats
 	out    *bufio.Writer
 	dead   *bufio.Writer
-	proc   Processor
+	proc   Processor // serial
+	par    *parallel // or parallel
 	reader *ndjson.Reader
+	// mu is held by the reading goroutine but while it waits for input.
+	mu sync.Mutex
 }
 
 func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
@@ -104,15 +111,29 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		return Usagef("--on-error: want skip or fail, got %q", policy)
 	}
 	w := bufio.NewWriterSize(out, writeBuffer)
-	proc, err := l.Open(c, w)
-	if err != nil {
+	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, out: w}
+	open := func(w *bufio.Writer) (Processor, error) {
+		proc, err := l.Open(c, w)
 		var usage *UsageError
-		if errors.As(err, &usage) {
+		if err != nil && !errors.As(err, &usage) {
+			err = &UsageError{Err: err}
+		}
+		return proc, err
+	}
+	idle := lp.flush
+	if workers := runtime.GOMAXPROCS(0); l.Parallel && workers > 1 {
+		par, err := newParallel(lp, workers, open)
+		if err != nil {
 			return err
 		}
-		return &UsageError{Err: err}
+		lp.par, idle = par, par.dispatch
+	} else {
+		proc, err := open(w)
+		if err != nil {
+			return err
+		}
+		lp.proc = proc
 	}
-	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, out: w, proc: proc}
 	if path := c.String("dead-letter"); path != "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
@@ -122,21 +143,16 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		lp.dead = bufio.NewWriter(f)
 	}
 
-	var mu sync.Mutex
-	mu.Lock()
-	lp.reader = ndjson.NewReader(&idleReader{r: in, mu: &mu, flush: lp.flush}, readBuffer, c.Int("max-line-bytes"))
+	lp.mu.Lock()
+	lp.reader = ndjson.NewReader(&idleReader{r: in, mu: &lp.mu, flush: idle}, readBuffer, c.Int("max-line-bytes"))
 
 	done := make(chan error, 1)
-	go func() {
-		err := lp.run()
-		mu.Unlock()
-		done <- err
-	}()
+	go func() { done <- lp.run() }()
 	statsDone := make(chan struct{})
 	defer close(statsDone)
 	go lp.stats.Report(errw, l.Name, c.Duration("stats-interval"), statsDone)
 
-	err = lp.wait(c, done, &mu)
+	err := lp.wait(c, done)
 	if !c.Bool("quiet") {
 		fmt.Fprintf(errw, "%s: stats: %s\n", l.Name, &lp.stats)
 	}
@@ -145,7 +161,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 
 // wait returns when the input ends or, after a signal, when the drain
 // timeout or a second signal says to stop.
-func (lp *loop) wait(c *cli.Context, done <-chan error, mu *sync.Mutex) error {
+func (lp *loop) wait(c *cli.Context, done <-chan error) error {
 	select {
 	case err := <-done:
 		return err
@@ -164,9 +180,15 @@ func (lp *loop) wait(c *cli.Context, done <-chan error, mu *sync.Mutex) error {
 	case <-again:
 	}
 	// The reading goroutine releases mu only while it waits for input,
-	// after flushing everything it wrote.
+	// after flushing (or handing to the workers) everything it read.
 	locked := make(chan struct{})
-	go func() { mu.Lock(); close(locked) }()
+	go func() {
+		lp.mu.Lock()
+		for lp.par != nil && !lp.par.drained() {
+			time.Sleep(time.Millisecond)
+		}
+		close(locked)
+	}()
 	select {
 	case <-locked:
 		return fmt.Errorf("stopped by signal before end of input (drain timeout %s); all records read so far were written", timeout)
@@ -189,12 +211,22 @@ func (lp *loop) flush() error {
 
 // run reads to the end of input; whatever happens, what was written is flushed.
 func (lp *loop) run() error {
+	if lp.par != nil {
+		err := lp.par.run()
+		if ferr := lp.flush(); err == nil {
+			err = ferr
+		}
+		return err
+	}
+	defer lp.mu.Unlock()
 	err := lp.records()
 	if ferr := lp.flush(); err == nil {
 		err = ferr
 	}
 	return err
 }
+
+var errInvalidUTF8 = errors.New("decode: invalid UTF-8")
 
 func (lp *loop) records() error {
 	for {
@@ -216,7 +248,7 @@ func (lp *loop) records() error {
 		lp.stats.In.Add(1)
 		var emitted bool
 		if !utf8.Valid(line) {
-			err = errors.New("decode: invalid UTF-8")
+			err = errInvalidUTF8
 		} else {
 			emitted, err = lp.proc.Record(line)
 		}
