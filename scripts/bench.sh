@@ -19,13 +19,14 @@ expr='Tag != "other" && Transport.Protocol == "TCP" && Metric.ABBytes > 1000'
 jqexpr='select(.Tag != "other" and .Transport.Protocol == "TCP" and .Metric.ABBytes > 1000)'
 
 # run KEY NAME INPUT CMD...: time CMD reading INPUT, print a table row and
-# keep its flows/s under KEY.
+# keep its flows/s under KEY. INPUT holds one flow a line unless flows_in
+# says how many.
 declare -A rate
 run() {
 	local key=$1 name=$2 input=$3
 	shift 3
 	local flows bytes start end secs rss
-	flows=$(wc -l < "$input")
+	flows=${flows_in:-$(wc -l < "$input")}
 	bytes=$(stat -c %s "$input")
 	start=$(date +%s%N)
 	/usr/bin/time -o "$work/time" -f '%M' "$@" < "$input" > /dev/null 2> "$work/stderr" || true
@@ -42,7 +43,7 @@ echo
 echo "| stage | flows/s | MB/s | max RSS MiB |"
 echo "|---|---:|---:|---:|"
 run cat "cat" "$work/flows.ndjson" cat
-run flows "sky-flows --replay (frames of 100 flows)" "$work/frames.ndjson" "$bin/sky-flows" -q --replay -
+flows_in=$n run flows "sky-flows --replay (frames of 100 flows)" "$work/frames.ndjson" "$bin/sky-flows" -q --replay -
 run classify "sky-classify" "$work/flows.ndjson" "$bin/sky-classify" -q
 run classify-small "sky-classify (10k flows: memory is flat)" "$work/small.ndjson" "$bin/sky-classify" -q
 run tag "sky-filter --exclude-tag other" "$work/tagged.ndjson" "$bin/sky-filter" -q --exclude-tag other

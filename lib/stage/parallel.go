@@ -37,6 +37,8 @@ type badLine struct {
 	raw    []byte
 	err    *ndjson.LineError
 	outLen int
+	index  int // in the chunk's lines
+	kept   int // lines kept before it in the chunk
 }
 
 // parallel runs processors on workers, one per core, for a stage whose
@@ -136,10 +138,10 @@ func (p *parallel) process(i int) {
 	proc, cw, w := p.procs[i], p.writers[i], p.outs[i]
 	for c := range p.work {
 		cw.buf = &c.out
-		for _, l := range c.lines {
+		for i, l := range c.lines {
 			if l.err != nil {
 				w.Flush()
-				c.bad = append(c.bad, badLine{err: &ndjson.LineError{Line: l.num, Err: l.err}, outLen: c.out.Len()})
+				c.bad = append(c.bad, badLine{err: &ndjson.LineError{Line: l.num, Err: l.err}, outLen: c.out.Len(), index: i, kept: c.kept})
 				continue
 			}
 			line := c.data[l.start:l.end]
@@ -153,7 +155,7 @@ func (p *parallel) process(i int) {
 			switch {
 			case err != nil:
 				w.Flush()
-				c.bad = append(c.bad, badLine{raw: line, err: &ndjson.LineError{Line: l.num, Err: err}, outLen: c.out.Len()})
+				c.bad = append(c.bad, badLine{raw: line, err: &ndjson.LineError{Line: l.num, Err: err}, outLen: c.out.Len(), index: i, kept: c.kept})
 			case emitted:
 				c.kept++
 			}
@@ -168,19 +170,17 @@ func (p *parallel) write() error {
 	lp := p.lp
 	for c := range p.ordered {
 		<-c.done
-		n := len(c.lines)
 		from := 0
-		for _, b := range c.bad {
+		for i, b := range c.bad {
 			lp.out.Write(c.out.Bytes()[from:b.outLen])
 			from = b.outLen
 			if err := lp.bad(b.raw, b.err); err != nil {
+				lp.count(b.index+1, b.kept, i+1)
 				return err
 			}
 		}
 		lp.out.Write(c.out.Bytes()[from:])
-		lp.stats.In.Add(int64(n))
-		lp.stats.Out.Add(int64(c.kept))
-		lp.stats.Dropped.Add(int64(n - c.kept - len(c.bad)))
+		lp.count(len(c.lines), c.kept, len(c.bad))
 		p.written.Add(1)
 		c.recycle()
 		if len(p.ordered) == 0 {
@@ -212,6 +212,14 @@ func newParallel(lp *loop, n int, open func(w *bufio.Writer) (Processor, error))
 	p.work = make(chan *chunk, n)
 	p.ordered = make(chan *chunk, 2*n+2)
 	return p, nil
+}
+
+// count adds n lines, of which kept were kept and bad were bad, to the
+// stats; bad ones are already counted by loop.bad.
+func (lp *loop) count(n, kept, bad int) {
+	lp.stats.In.Add(int64(n))
+	lp.stats.Out.Add(int64(kept))
+	lp.stats.Dropped.Add(int64(n - kept - bad))
 }
 
 // run reads, processes and writes to the end of input. The reading
