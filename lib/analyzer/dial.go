@@ -54,7 +54,7 @@ func Endpoint(s string) (*url.URL, error) {
 	}
 	u, err := url.Parse(s)
 	if err != nil {
-		return nil, fmt.Errorf("analyzer address %q: %w", redact(s), err)
+		return nil, fmt.Errorf("analyzer address %q: %w", redact(s), unwrapURLError(err))
 	}
 	switch u.Scheme {
 	case "ws", "wss":
