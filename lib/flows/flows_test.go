@@ -356,9 +356,11 @@ func TestSlowDownstream(t *testing.T) {
 	flows := genFlows(t, 7, 20000)
 	s.Publish(flows...)
 	s.Flush()
-	if st := s.Stats(); st.MaxBlock > 200*time.Millisecond || st.Dropped > 0 {
+	st := s.Stats()
+	if st.MaxBlock > 100*time.Millisecond || st.Dropped > 0 {
 		t.Errorf("the analyzer was held back: %+v", st)
 	}
+	t.Logf("longest write of the analyzer: %s", st.MaxBlock)
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if len(segs) == 0 {
 		t.Error("nothing spilled to disk")
