@@ -29,6 +29,8 @@ type Options struct {
 	// Columns are the dotted paths of the CSV columns; empty means the
 	// flattened keys of the first record.
 	Columns []string
+	// Header holds the user's keys of a vpclogs object, in order.
+	Header [][2]string
 }
 
 // Format describes one output format.
@@ -40,11 +42,14 @@ type Format struct {
 
 // Formats lists the formats by name.
 var Formats = map[string]Format{
-	"ndjson":      {"ndjson", "application/x-ndjson", func(w io.Writer, _ Options) Encoder { return &lines{w: w} }},
-	"json":        {"json", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n"} }},
-	"json-pretty": {"json-pretty", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n", pretty: true} }},
-	"secadvisor":  {"secadvisor", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: `{"data":[`, close: "]}\n"} }},
-	"csv":         {"csv", "text/csv", newCSV},
+	"ndjson":          {"ndjson", "application/x-ndjson", func(w io.Writer, _ Options) Encoder { return &lines{w: w} }},
+	"json":            {"json", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n"} }},
+	"json-pretty":     {"json-pretty", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n", pretty: true} }},
+	"secadvisor":      {"secadvisor", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: `{"data":[`, close: "]}\n"} }},
+	"csv":             {"csv", "text/csv", newCSV},
+	"awsflowlogs":     {"awsflowlogs", "text/plain", newAWS},
+	"awsflowlogs-csv": {"awsflowlogs-csv", "text/csv", newAWSCSV},
+	"vpclogs":         {"vpclogs", "application/json", newVPCLogs},
 }
 
 // Names lists the format names, sorted.

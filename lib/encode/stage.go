@@ -20,9 +20,15 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 				Usage: "output `FORMAT`: " + strings.Join(Names(), ", ")},
 			&cli.StringSliceFlag{Name: "columns", EnvVars: []string{"SKY_COLUMNS"},
 				Usage: "CSV columns as dotted `PATHS` (Network.A), comma-separated or repeated; default: the first record's keys"},
+			&cli.StringSliceFlag{Name: "header", EnvVars: []string{"SKY_VPCLOGS_HEADER"},
+				Usage: "vpclogs: a `KEY=VALUE` of the object header, such as collector_crn=... (repeatable)"},
 		},
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
-			enc, err := New(c.String("format"), w, Options{Columns: c.StringSlice("columns")})
+			header, err := ParseHeader(c.StringSlice("header"))
+			if err != nil {
+				return nil, err
+			}
+			enc, err := New(c.String("format"), w, Options{Columns: c.StringSlice("columns"), Header: header})
 			if err != nil {
 				return nil, err
 			}

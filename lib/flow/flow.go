@@ -30,6 +30,8 @@ type Flow struct {
 	CaptureID          string              `json:"CaptureID"`
 	RawPacketsCaptured int64               `json:"RawPacketsCaptured"`
 	FinishType         FinishType          `json:"FinishType,omitempty"`
+	// Tag is the class sky-classify wrote; the analyzer sends none.
+	Tag string `json:"Tag,omitempty"`
 }
 
 // Layer is the Link or Network layer: Protocol is ETHERNET, IPV4, IPV6...
@@ -101,6 +103,15 @@ type IPMetric struct {
 
 // FinishType says how a flow ended.
 type FinishType int
+
+// Time is when the flow was last reported: the end of its last update
+// window, or its last packet for a flow without one.
+func (f *Flow) Time() int64 {
+	if f.LastUpdateMetric != nil && f.LastUpdateMetric.Last > 0 {
+		return f.LastUpdateMetric.Last
+	}
+	return f.Last
+}
 
 // The finish types.
 const (

@@ -1,0 +1,263 @@
+// Package secadvisor makes IBM Security Advisor flow records (version
+// 1.1.0) from Skydive flows: the life of each flow (STARTED, UPDATED,
+// ENDED) and the log status of each window (OK, NODATA, SKIPDATA), with
+// bounded state.
+package secadvisor
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/flow"
+)
+
+// Version is the record format's version.
+const Version = "1.1.0"
+
+// Statuses and log statuses.
+const (
+	Started  = "STARTED"
+	Updated  = "UPDATED"
+	Ended    = "ENDED"
+	OK       = "OK"
+	NoData   = "NODATA"
+	SkipData = "SKIPDATA"
+)
+
+// Layer is the Network or Transport layer of a record; ports are strings.
+type Layer struct {
+	Protocol string `json:"Protocol,omitempty"`
+	A        string `json:"A,omitempty"`
+	B        string `json:"B,omitempty"`
+	AName    string `json:"A_Name,omitempty"`
+	BName    string `json:"B_Name,omitempty"`
+}
+
+// Record is a Security Advisor flow record.
+type Record struct {
+	UUID             string       `json:"UUID,omitempty"`
+	LayersPath       string       `json:"LayersPath,omitempty"`
+	Version          string       `json:"Version,omitempty"`
+	Status           string       `json:"Status,omitempty"`
+	FinishType       string       `json:"FinishType,omitempty"`
+	Network          *Layer       `json:"Network,omitempty"`
+	Transport        *Layer       `json:"Transport,omitempty"`
+	LastUpdateMetric *flow.Metric `json:"LastUpdateMetric,omitempty"`
+	Metric           *flow.Metric `json:"Metric,omitempty"`
+	Start            int64        `json:"Start"`
+	Last             int64        `json:"Last"`
+	UpdateCount      int64        `json:"UpdateCount"`
+	LogStatus        string       `json:"LogStatus,omitempty"`
+	// LinkID names the silent link of a NODATA record.
+	LinkID *int64 `json:"LinkID,omitempty"`
+	Tag    string `json:"Tag,omitempty"`
+}
+
+// Flags are the command-line flags of the format.
+func Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.BoolFlag{Name: "exclude-started", EnvVars: []string{"SKY_EXCLUDE_STARTED"},
+			Usage: "secadvisor: leave out the STARTED record of each flow"},
+		&cli.DurationFlag{Name: "window", Value: time.Minute, EnvVars: []string{"SKY_WINDOW"},
+			Usage: "secadvisor: the log status `WINDOW` (NODATA for a link silent during one)"},
+		&cli.DurationFlag{Name: "ttl", Value: 10 * time.Minute, EnvVars: []string{"SKY_FLOW_TTL"},
+			Usage: "secadvisor: forget a flow or link silent for `DURATION` (the analyzer's flow.expire)"},
+		&cli.DurationFlag{Name: "ended-ttl", Value: time.Minute, EnvVars: []string{"SKY_ENDED_TTL"},
+			Usage: "secadvisor: forget an ended flow after `DURATION`"},
+	}
+}
+
+// FromFlags returns a transformer set up by the flags.
+func FromFlags(c *cli.Context) (*Transformer, error) {
+	o := Options{
+		ExcludeStarted: c.Bool("exclude-started"), Window: c.Duration("window"),
+		TTL: c.Duration("ttl"), EndedTTL: c.Duration("ended-ttl"),
+	}
+	if o.Window < time.Millisecond || o.TTL < o.Window || o.EndedTTL <= 0 {
+		return nil, fmt.Errorf("--window must be at least 1ms, --ttl at least --window, --ended-ttl positive")
+	}
+	return New(o), nil
+}
+
+// Options tune the transformer.
+type Options struct {
+	ExcludeStarted bool
+	Window         time.Duration
+	TTL            time.Duration
+	EndedTTL       time.Duration
+}
+
+// seen is what is kept of a flow between its updates.
+type seen struct {
+	count  int64
+	metric flow.Metric
+	last   int64 // flow time, ms
+	ended  bool
+}
+
+// Transformer keeps the state of flows and links on the flows' clock.
+type Transformer struct {
+	o                          Options
+	window                     int64 // ms
+	flows                      map[string]seen
+	peak                       int             // largest len(flows) since the map was made
+	links                      map[int64]int64 // link id: last window seen in
+	clock                      int64           // latest flow time, ms
+	cur                        int64           // current window
+	nodata, skipdata, excluded int
+}
+
+// New returns a transformer.
+func New(o Options) *Transformer {
+	return &Transformer{o: o, window: o.Window.Milliseconds(), flows: map[string]seen{}, links: map[int64]int64{}, cur: -1}
+}
+
+func finishType(f flow.FinishType) string {
+	switch f {
+	case flow.TCPFin:
+		return "SYN_FIN"
+	case flow.TCPRst:
+		return "SYN_RST"
+	case flow.Timeout:
+		return "Timeout"
+	}
+	return ""
+}
+
+func counters(m *flow.Metric) flow.Metric {
+	if m == nil {
+		return flow.Metric{}
+	}
+	return flow.Metric{ABPackets: m.ABPackets, ABBytes: m.ABBytes, BAPackets: m.BAPackets, BABytes: m.BABytes}
+}
+
+// continues reports whether this update's window counts, added to what
+// was seen last time, give this update's totals.
+func continues(prev flow.Metric, lum, total *flow.Metric) bool {
+	w, t := counters(lum), counters(total)
+	return prev.ABPackets+w.ABPackets == t.ABPackets && prev.ABBytes+w.ABBytes == t.ABBytes &&
+		prev.BAPackets+w.BAPackets == t.BAPackets && prev.BABytes+w.BABytes == t.BABytes
+}
+
+// Flow emits the records of one flow: a SKIPDATA record first when updates
+// were lost, then its own (unless it is STARTED and those are excluded).
+func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
+	if f.UUID == "" {
+		return fmt.Errorf("UUID: missing")
+	}
+	if f.Metric == nil {
+		return fmt.Errorf("Metric: missing")
+	}
+	now := f.Time()
+	t.advance(now, emit)
+	var link int64
+	if f.Link != nil {
+		link = f.Link.ID
+	}
+	t.links[link] = max(now/t.window, t.links[link])
+
+	prev, known := t.flows[f.UUID]
+	rec := &Record{
+		UUID: f.UUID, LayersPath: f.LayersPath, Version: Version,
+		FinishType: finishType(f.FinishType), LastUpdateMetric: f.LastUpdateMetric, Metric: f.Metric,
+		Start: f.Start, Last: f.Last, UpdateCount: prev.count, LogStatus: OK, Tag: f.Tag,
+	}
+	if f.Network != nil {
+		rec.Network = &Layer{Protocol: f.Network.Protocol, A: f.Network.A, B: f.Network.B}
+	}
+	if f.Transport != nil {
+		rec.Transport = &Layer{Protocol: f.Transport.Protocol,
+			A: strconv.FormatInt(f.Transport.A, 10), B: strconv.FormatInt(f.Transport.B, 10)}
+	}
+	if known && !continues(prev.metric, f.LastUpdateMetric, f.Metric) {
+		t.skipdata++
+		emit(&Record{UUID: f.UUID, Version: Version, Network: rec.Network, Start: now, Last: now,
+			LogStatus: SkipData, Tag: f.Tag})
+	}
+	switch {
+	case f.FinishType != flow.NotFinished:
+		rec.Status = Ended
+	case !known:
+		rec.Status = Started
+	default:
+		rec.Status = Updated
+	}
+	t.flows[f.UUID] = seen{count: prev.count + 1, metric: counters(f.Metric), last: max(now, prev.last), ended: f.FinishType != flow.NotFinished}
+	t.peak = max(t.peak, len(t.flows))
+	if rec.Status == Started && t.o.ExcludeStarted {
+		t.excluded++
+		return nil
+	}
+	emit(rec)
+	return nil
+}
+
+// advance moves the clock to now: each window that closes gets a NODATA
+// record for every link seen before but silent in it, and expired state
+// is evicted.
+func (t *Transformer) advance(now int64, emit func(any)) {
+	if now <= t.clock {
+		return
+	}
+	t.clock = now
+	w := now / t.window
+	if t.cur < 0 {
+		t.cur = w
+		return
+	}
+	if w <= t.cur {
+		return
+	}
+	ttlWindows := t.o.TTL.Milliseconds() / t.window
+	ids := make([]int64, 0, len(t.links))
+	for id := range t.links {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for k := t.cur; k < w; k++ {
+		for _, id := range ids {
+			last := t.links[id]
+			if last < k && k-last <= ttlWindows {
+				t.nodata++
+				link := id
+				emit(&Record{Version: Version, Start: k * t.window, Last: (k+1)*t.window - 1,
+					LogStatus: NoData, LinkID: &link})
+			}
+		}
+	}
+	t.cur = w
+	t.evict()
+}
+
+// evict forgets flows and links past their time to live, and remakes the
+// flow map once it holds a quarter of its peak, so that memory comes back.
+func (t *Transformer) evict() {
+	ttl, endedTTL := t.o.TTL.Milliseconds(), t.o.EndedTTL.Milliseconds()
+	for id, s := range t.flows {
+		if t.clock-s.last > ttl || (s.ended && t.clock-s.last > endedTTL) {
+			delete(t.flows, id)
+		}
+	}
+	for id, w := range t.links {
+		if t.clock-(w+1)*t.window > ttl {
+			delete(t.links, id)
+		}
+	}
+	if t.peak > 1024 && len(t.flows) < t.peak/4 {
+		fresh := make(map[string]seen, len(t.flows))
+		for id, s := range t.flows {
+			fresh[id] = s
+		}
+		t.flows, t.peak = fresh, len(fresh)
+	}
+}
+
+// Close says what the log status added.
+func (t *Transformer) Close(func(any)) string {
+	return fmt.Sprintf("%d NODATA and %d SKIPDATA records added, %d STARTED left out, %d flows remembered",
+		t.nodata, t.skipdata, t.excluded, len(t.flows))
+}

@@ -1,0 +1,173 @@
+// Package transform is the sky-transform command: it turns Skydive flows
+// into the records of a target format. Each format is a package of its
+// own that registers a Format here.
+package transform
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	jsoniter "github.com/json-iterator/go"
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/awsflowlogs"
+	"github.com/skyflows/skyflows/lib/flow"
+	"github.com/skyflows/skyflows/lib/secadvisor"
+	"github.com/skyflows/skyflows/lib/stage"
+	"github.com/skyflows/skyflows/lib/vpclogs"
+)
+
+// Transformer makes records of one format from flows.
+type Transformer interface {
+	// Flow handles one flow and emits its records, if any; an error marks
+	// the flow as bad input (a field the format needs is missing).
+	Flow(f *flow.Flow, emit func(record any)) error
+	// Close emits what is pending at the end of input and returns a
+	// summary for stderr, or "".
+	Close(emit func(record any)) string
+}
+
+// Format is a target format: its flags and how to make its transformer.
+type Format struct {
+	Name  string
+	Flags []cli.Flag
+	// Stateless formats run a transformer per core.
+	Stateless bool
+	New       func(c *cli.Context) (Transformer, error)
+}
+
+// formats are the target formats by name; adding one is adding a package
+// and a line here.
+var formats = map[string]Format{
+	"secadvisor": {Name: "secadvisor", Flags: secadvisor.Flags(),
+		New: func(c *cli.Context) (Transformer, error) { return secadvisor.FromFlags(c) }},
+	"awsflowlogs": {Name: "awsflowlogs", Flags: awsflowlogs.Flags(), Stateless: true,
+		New: func(c *cli.Context) (Transformer, error) { return awsflowlogs.FromFlags(c) }},
+	"vpclogs": {Name: "vpclogs", Flags: vpclogs.Flags(),
+		New: func(c *cli.Context) (Transformer, error) { return vpclogs.FromFlags(c) }},
+}
+
+func names() []string {
+	n := []string{"none"}
+	for name := range formats {
+		n = append(n, name)
+	}
+	slices.Sort(n[1:])
+	return n
+}
+
+// Run is the sky-transform command.
+func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	flags := []cli.Flag{
+		&cli.StringFlag{Name: "to", Value: "none", EnvVars: []string{"SKY_TRANSFORM"},
+			Usage: "target `FORMAT`: " + strings.Join(names(), ", ") + " (none passes records byte for byte)"},
+	}
+	var stateless []string
+	for _, name := range names()[1:] {
+		f := formats[name]
+		flags = append(flags, f.Flags...)
+		if f.Stateless {
+			stateless = append(stateless, name)
+		}
+	}
+	// The format is known only once flags are parsed: peek at it to choose
+	// whether records may be handled by several workers.
+	parallel := slices.Contains(stateless, peekFormat(args))
+	return stage.Lines{
+		Name:     "sky-transform",
+		Usage:    "turn Skydive flows into secadvisor, AWS VPC flow logs or IBM VPC flow logs records",
+		Flags:    flags,
+		Parallel: parallel,
+		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
+			name := c.String("to")
+			if name == "none" {
+				return passThrough{w}, nil
+			}
+			f, ok := formats[name]
+			if !ok {
+				return nil, fmt.Errorf("--to: unknown format %q (want one of %s)", name, strings.Join(names(), ", "))
+			}
+			t, err := f.New(c)
+			if err != nil {
+				return nil, err
+			}
+			return newProcessor(t, w, errw, name), nil
+		},
+	}.Run(args, in, out, errw)
+}
+
+// peekFormat finds the value of --to in args or its environment variable.
+func peekFormat(args []string) string {
+	to := envOr("SKY_TRANSFORM", "none")
+	for i, a := range args {
+		switch {
+		case a == "--to" || a == "-to":
+			if i+1 < len(args) {
+				to = args[i+1]
+			}
+		case strings.HasPrefix(a, "--to="), strings.HasPrefix(a, "-to="):
+			to = a[strings.Index(a, "=")+1:]
+		}
+	}
+	return to
+}
+
+type passThrough struct{ w *bufio.Writer }
+
+func (p passThrough) Record(line []byte) (bool, error) {
+	if err := validObject(line); err != nil {
+		return false, err
+	}
+	p.w.Write(line)
+	return true, p.w.WriteByte('\n')
+}
+
+func (passThrough) Close() error { return nil }
+
+// processor decodes flows, hands them to a transformer and writes the
+// records it emits, one JSON object per line.
+type processor struct {
+	t       Transformer
+	w       *bufio.Writer
+	errw    io.Writer
+	name    string
+	stream  *jsoniter.Stream
+	emitted int
+	emit    func(any)
+}
+
+func newProcessor(t Transformer, w *bufio.Writer, errw io.Writer, name string) *processor {
+	p := &processor{t: t, w: w, errw: errw, name: name, stream: jsoniter.NewStream(flow.JSON, w, 4096)}
+	p.emit = func(rec any) {
+		p.stream.WriteVal(rec)
+		p.stream.WriteRaw("\n")
+		p.stream.Flush()
+		p.emitted++
+	}
+	return p
+}
+
+func (p *processor) Record(line []byte) (bool, error) {
+	if err := validObject(line); err != nil {
+		return false, err
+	}
+	var f flow.Flow
+	if err := flow.JSON.Unmarshal(line, &f); err != nil {
+		return false, fmt.Errorf("decode: %w", shortError(err))
+	}
+	before := p.emitted
+	if err := p.t.Flow(&f, p.emit); err != nil {
+		return false, err
+	}
+	return p.emitted > before, p.stream.Error
+}
+
+func (p *processor) Close() error {
+	if summary := p.t.Close(p.emit); summary != "" {
+		fmt.Fprintf(p.errw, "sky-transform: %s: %s\n", p.name, summary)
+	}
+	return p.stream.Error
+}

@@ -1,0 +1,204 @@
+// Package vpclogs makes IBM Cloud VPC flow logs records from Skydive
+// flows: per-window counts from LastUpdateMetric, cumulative ones from
+// Metric, and, from two capture points on either side of a firewall, the
+// action (accepted or rejected).
+package vpclogs
+
+import (
+	"fmt"
+	"net/netip"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/flow"
+)
+
+// Record is one IBM VPC flow log.
+type Record struct {
+	StartTime                      string `json:"start_time"`
+	EndTime                        string `json:"end_time"`
+	ConnectionStartTime            string `json:"connection_start_time"`
+	Direction                      string `json:"direction,omitempty"`
+	Action                         string `json:"action"`
+	InitiatorIP                    string `json:"initiator_ip"`
+	TargetIP                       string `json:"target_ip"`
+	InitiatorPort                  int64  `json:"initiator_port"`
+	TargetPort                     int64  `json:"target_port"`
+	TransportProtocol              int    `json:"transport_protocol"`
+	EtherType                      string `json:"ether_type"`
+	WasInitiated                   bool   `json:"was_initiated"`
+	WasTerminated                  bool   `json:"was_terminated"`
+	BytesFromInitiator             int64  `json:"bytes_from_initiator"`
+	PacketsFromInitiator           int64  `json:"packets_from_initiator"`
+	BytesFromTarget                int64  `json:"bytes_from_target"`
+	PacketsFromTarget              int64  `json:"packets_from_target"`
+	CumulativeBytesFromInitiator   int64  `json:"cumulative_bytes_from_initiator"`
+	CumulativePacketsFromInitiator int64  `json:"cumulative_packets_from_initiator"`
+	CumulativeBytesFromTarget      int64  `json:"cumulative_bytes_from_target"`
+	CumulativePacketsFromTarget    int64  `json:"cumulative_packets_from_target"`
+	Tag                            string `json:"Tag,omitempty"`
+}
+
+// Actions and directions.
+const (
+	Accepted = "accepted"
+	Rejected = "rejected"
+	Inbound  = "inbound"
+	Outbound = "outbound"
+)
+
+// Options set up the transformer.
+type Options struct {
+	Local         []netip.Prefix // the capture point's addresses, for direction
+	TID1, TID2    string         // two capture points, for the action
+	RejectTimeout time.Duration
+}
+
+// Flags are the command-line flags of the format.
+func Flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringSliceFlag{Name: "local-ip", EnvVars: []string{"SKY_LOCAL_IPS"},
+			Usage: "vpclogs: the capture point's `ADDRESS` or CIDR, for direction (repeatable)"},
+		&cli.StringFlag{Name: "tid1", EnvVars: []string{"SKY_TID1"}, Usage: "vpclogs: the capture point `TID` on one side of the firewall"},
+		&cli.StringFlag{Name: "tid2", EnvVars: []string{"SKY_TID2"}, Usage: "vpclogs: the capture point `TID` on the other side"},
+		&cli.DurationFlag{Name: "reject-timeout", Value: 5 * time.Second, EnvVars: []string{"SKY_REJECT_TIMEOUT"},
+			Usage: "vpclogs: a flow seen on one side only for `DURATION` is rejected"},
+	}
+}
+
+// FromFlags returns a transformer set up by the flags.
+func FromFlags(c *cli.Context) (*Transformer, error) {
+	o := Options{TID1: c.String("tid1"), TID2: c.String("tid2"), RejectTimeout: c.Duration("reject-timeout")}
+	for _, s := range c.StringSlice("local-ip") {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil {
+				return nil, fmt.Errorf("--local-ip %q: not an address or CIDR", s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		o.Local = append(o.Local, p)
+	}
+	if (o.TID1 == "") != (o.TID2 == "") || (o.TID1 != "" && o.TID1 == o.TID2) {
+		return nil, fmt.Errorf("--tid1 and --tid2 go together and differ")
+	}
+	if o.RejectTimeout <= 0 {
+		return nil, fmt.Errorf("--reject-timeout must be positive")
+	}
+	return New(o), nil
+}
+
+// Transformer makes records; with two capture points it pairs them.
+type Transformer struct {
+	o      Options
+	action *action // nil without --tid1/--tid2
+}
+
+// New returns a transformer.
+func New(o Options) *Transformer {
+	t := &Transformer{o: o}
+	if o.TID1 != "" {
+		t.action = newAction(o)
+	}
+	return t
+}
+
+func rfc3339(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
+
+func protocolNumber(f *flow.Flow) int {
+	switch f.Transport.Protocol {
+	case "TCP":
+		return 6
+	case "UDP":
+		return 17
+	case "SCTP":
+		return 132
+	}
+	return 0
+}
+
+func etherType(p string) string {
+	if p == "IPV6" {
+		return "IPv6"
+	}
+	return "IPv4"
+}
+
+func within(t int64, m *flow.Metric) bool { return t != 0 && t >= m.Start && t <= m.Last }
+
+// record makes the record of a flow over the window lum with the totals
+// total: the counts of an update, or of what two capture points agree on.
+func (t *Transformer) record(f *flow.Flow, lum, total *flow.Metric, action string) *Record {
+	r := &Record{
+		StartTime: rfc3339(lum.Start), EndTime: rfc3339(lum.Last), ConnectionStartTime: rfc3339(total.Start),
+		Action: action, InitiatorIP: f.Network.A, TargetIP: f.Network.B,
+		InitiatorPort: f.Transport.A, TargetPort: f.Transport.B, TransportProtocol: protocolNumber(f),
+		EtherType:          etherType(f.Network.Protocol),
+		BytesFromInitiator: lum.ABBytes, PacketsFromInitiator: lum.ABPackets,
+		BytesFromTarget: lum.BABytes, PacketsFromTarget: lum.BAPackets,
+		CumulativeBytesFromInitiator: total.ABBytes, CumulativePacketsFromInitiator: total.ABPackets,
+		CumulativeBytesFromTarget: total.BABytes, CumulativePacketsFromTarget: total.BAPackets,
+		Tag: f.Tag,
+	}
+	if tcp := f.TCPMetric; tcp != nil {
+		r.WasInitiated = within(tcp.ABSynStart, lum) || within(tcp.BASynStart, lum)
+		r.WasTerminated = within(tcp.ABFinStart, lum) || within(tcp.BAFinStart, lum) ||
+			within(tcp.ABRstStart, lum) || within(tcp.BARstStart, lum)
+	} else {
+		// Without TCP state: the connection starts in its first window.
+		r.WasInitiated = total.Start >= lum.Start
+	}
+	r.WasTerminated = r.WasTerminated || f.FinishType != flow.NotFinished
+	r.Direction = t.direction(f.Network.A, f.Network.B)
+	return r
+}
+
+func (t *Transformer) direction(initiator, target string) string {
+	for _, addr := range [2]string{initiator, target} {
+		a, err := netip.ParseAddr(addr)
+		if err != nil {
+			continue
+		}
+		for _, p := range t.o.Local {
+			if p.Contains(a.Unmap()) {
+				if addr == initiator {
+					return Outbound
+				}
+				return Inbound
+			}
+		}
+	}
+	return ""
+}
+
+// Flow emits the record of a flow; flows without a transport layer (ARP,
+// ICMP) are not in IBM's flow logs and are left out.
+func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
+	if f.Transport == nil {
+		return nil
+	}
+	switch {
+	case f.Network == nil:
+		return fmt.Errorf("Network: missing")
+	case f.LastUpdateMetric == nil:
+		return fmt.Errorf("LastUpdateMetric: missing")
+	case f.Metric == nil:
+		return fmt.Errorf("Metric: missing")
+	}
+	if t.action != nil {
+		t.action.flow(t, f, emit)
+		return nil
+	}
+	emit(t.record(f, f.LastUpdateMetric, f.Metric, Accepted))
+	return nil
+}
+
+// Close emits the rejections still pending.
+func (t *Transformer) Close(emit func(any)) string {
+	if t.action == nil {
+		return ""
+	}
+	return t.action.close(t, emit)
+}
