@@ -18,15 +18,17 @@ import (
 	"github.com/skyflows/skyflows/lib/filter"
 	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/flows"
+	"github.com/skyflows/skyflows/lib/transform"
 )
 
 // stages are the commands the scripts can run, by their installed names.
 var stages = map[string]func(args []string, in *os.File, out, errw *os.File) int{
-	"sky-classify": func(a []string, i *os.File, o, e *os.File) int { return classify.Run(a, i, o, e) },
-	"sky-filter":   func(a []string, i *os.File, o, e *os.File) int { return filter.Run(a, i, o, e) },
-	"sky-encode":   func(a []string, i *os.File, o, e *os.File) int { return encode.Run(a, i, o, e) },
-	"sky-genflows": func(a []string, i *os.File, o, e *os.File) int { return flowgen.Run(a, i, o, e) },
-	"sky-flows":    func(a []string, i *os.File, o, e *os.File) int { return flows.Run(a, i, o, e) },
+	"sky-classify":  func(a []string, i *os.File, o, e *os.File) int { return classify.Run(a, i, o, e) },
+	"sky-filter":    func(a []string, i *os.File, o, e *os.File) int { return filter.Run(a, i, o, e) },
+	"sky-encode":    func(a []string, i *os.File, o, e *os.File) int { return encode.Run(a, i, o, e) },
+	"sky-genflows":  func(a []string, i *os.File, o, e *os.File) int { return flowgen.Run(a, i, o, e) },
+	"sky-flows":     func(a []string, i *os.File, o, e *os.File) int { return flows.Run(a, i, o, e) },
+	"sky-transform": func(a []string, i *os.File, o, e *os.File) int { return transform.Run(a, i, o, e) },
 }
 
 func TestMain(m *testing.M) {

@@ -17,6 +17,17 @@ head -n $((n / 10)) "$work/tagged.ndjson" > "$work/tagged-jq.ndjson"
 
 expr='Tag != "other" && Transport.Protocol == "TCP" && Metric.ABBytes > 1000'
 jqexpr='select(.Tag != "other" and .Transport.Protocol == "TCP" and .Metric.ABBytes > 1000)'
+jqsecadvisor='{UUID, LayersPath, Version: "1.1.0", Status: (if .FinishType then "ENDED" else "UPDATED" end),
+	FinishType: ({"1": "Timeout", "2": "SYN_FIN", "3": "SYN_RST"}[(.FinishType // 0) | tostring]),
+	Network: (.Network | if . then {Protocol, A, B} else null end),
+	Transport: (.Transport | if . then {Protocol, A: (.A | tostring), B: (.B | tostring)} else null end),
+	LastUpdateMetric, Metric, Start, Last, UpdateCount: 0, LogStatus: "OK", Tag}'
+jqaws='select(.Network) | {version: 2, "account-id": "-", "interface-id": .NodeTID, srcaddr: .Network.A, dstaddr: .Network.B,
+	srcport: (.Transport.A // 0), dstport: (.Transport.B // 0),
+	protocol: ({"TCP": 6, "UDP": 17}[.Transport.Protocol // ""] // 1),
+	packets: (.LastUpdateMetric.ABPackets + .LastUpdateMetric.BAPackets), bytes: (.LastUpdateMetric.ABBytes + .LastUpdateMetric.BABytes),
+	start: (.LastUpdateMetric.Start / 1000 | floor), end: (.LastUpdateMetric.Last / 1000 | floor),
+	action: "ACCEPT", "log-status": "OK", Tag}'
 
 # run KEY NAME INPUT CMD...: time CMD reading INPUT, print a table row and
 # keep its flows/s under KEY. INPUT holds one flow a line unless flows_in
@@ -50,6 +61,9 @@ run tag "sky-filter --exclude-tag other" "$work/tagged.ndjson" "$bin/sky-filter"
 run expr "sky-filter EXPR" "$work/tagged.ndjson" "$bin/sky-filter" -q "$expr"
 run csv "sky-encode --format csv" "$work/tagged.ndjson" "$bin/sky-encode" -q --format csv
 run secadvisor "sky-encode --format secadvisor" "$work/tagged.ndjson" "$bin/sky-encode" -q --format secadvisor
+run secadvisor-t "sky-transform --to secadvisor" "$work/tagged.ndjson" "$bin/sky-transform" -q --to secadvisor
+run aws-t "sky-transform --to awsflowlogs" "$work/tagged.ndjson" "$bin/sky-transform" -q --to awsflowlogs
+run vpclogs-t "sky-transform --to vpclogs" "$work/tagged.ndjson" "$bin/sky-transform" -q --to vpclogs
 run pipeline "classify | filter | encode pipeline" "$work/flows.ndjson" sh -c \
 	"'$bin/sky-classify' -q | '$bin/sky-filter' -q --exclude-tag other | '$bin/sky-encode' -q -f secadvisor"
 # sky-flows live: the test analyzer (sky-analyzer-sim, on the same two
@@ -78,9 +92,13 @@ live flows-backlog "sky-flows live, stdout blocked 3 s" "sleep 3; cat > /dev/nul
 if command -v jq > /dev/null; then
 	run jq-tag "jq -c 'select(.Tag != \"other\")'" "$work/tagged-jq.ndjson" jq -c 'select(.Tag != "other")'
 	run jq-expr "jq -c 'select(EXPR)'" "$work/tagged-jq.ndjson" jq -c "$jqexpr"
+	run jq-secadvisor "jq -c SECADVISOR (the same fields, no state)" "$work/tagged-jq.ndjson" jq -c "$jqsecadvisor"
+	run jq-aws "jq -c AWS (the same fields)" "$work/tagged-jq.ndjson" jq -c "$jqaws"
 	echo
 	echo "sky-filter --exclude-tag vs jq: $(echo "scale=1; ${rate[tag]} / ${rate[jq-tag]}" | bc)x," \
-		"sky-filter EXPR vs jq: $(echo "scale=1; ${rate[expr]} / ${rate[jq-expr]}" | bc)x"
+		"sky-filter EXPR vs jq: $(echo "scale=1; ${rate[expr]} / ${rate[jq-expr]}" | bc)x," \
+		"sky-transform --to secadvisor vs jq: $(echo "scale=1; ${rate[secadvisor-t]} / ${rate[jq-secadvisor]}" | bc)x," \
+		"--to awsflowlogs vs jq: $(echo "scale=1; ${rate[aws-t]} / ${rate[jq-aws]}" | bc)x"
 else
 	echo
 	echo "jq is not installed: no jq comparison in this run"

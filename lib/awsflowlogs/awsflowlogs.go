@@ -33,6 +33,15 @@ var numeric = map[string]bool{
 	"bytes": true, "start": true, "end": true, "tcp-flags": true,
 }
 
+// isNumeric is numeric by field position.
+var isNumeric = func() []bool {
+	n := make([]bool, len(fields))
+	for i, f := range fields {
+		n[i] = numeric[f]
+	}
+	return n
+}()
+
 // Fields returns the field names of a version, in order, or nil.
 func Fields(version int) []string {
 	n, ok := fieldCount[version]
@@ -59,10 +68,12 @@ type Record struct {
 	Tag    string
 }
 
-// MarshalJSON writes the record as an object with AWS's field names, in
+// MarshalJSON writes the record as AppendJSON does.
+func (r *Record) MarshalJSON() ([]byte, error) { return r.AppendJSON(nil), nil }
+
+// AppendJSON appends the record as an object with AWS's field names, in
 // order, numbers as numbers, and the tag last.
-func (r *Record) MarshalJSON() ([]byte, error) {
-	b := make([]byte, 0, 512)
+func (r *Record) AppendJSON(b []byte) []byte {
 	b = append(b, '{')
 	for i, v := range r.Values {
 		if i > 0 {
@@ -70,7 +81,7 @@ func (r *Record) MarshalJSON() ([]byte, error) {
 		}
 		b = jsonscan.AppendString(b, fields[i])
 		b = append(b, ':')
-		if numeric[fields[i]] && v != "-" {
+		if isNumeric[i] && v != "-" {
 			b = append(b, v...)
 		} else {
 			b = jsonscan.AppendString(b, v)
@@ -80,7 +91,7 @@ func (r *Record) MarshalJSON() ([]byte, error) {
 		b = append(b, `,"Tag":`...)
 		b = jsonscan.AppendString(b, r.Tag)
 	}
-	return append(b, '}'), nil
+	return append(b, '}')
 }
 
 // Options are the values Skydive cannot know, and the version.

@@ -41,21 +41,17 @@ func (a *awsEncoder) Record(raw []byte) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	version := string(a.values["version"])
-	if a.fields == nil {
+	fields := a.fields
+	if fields == nil {
 		n, _ := strconv.Atoi(version)
-		if a.fields = awsflowlogs.Fields(n); a.fields == nil {
+		if fields = awsflowlogs.Fields(n); fields == nil {
 			return fmt.Errorf("not an AWS flow logs record: version %q", version)
 		}
-		a.version = version
-		if err := a.write(a.fields); err != nil {
-			return err
-		}
-	}
-	if version != a.version {
+	} else if version != a.version {
 		return fmt.Errorf("version %s record among version %s ones", version, a.version)
 	}
 	a.row = a.row[:0]
-	for _, f := range a.fields {
+	for _, f := range fields {
 		v, ok := a.values[f]
 		if !ok {
 			a.row = append(a.row, "-")
@@ -69,6 +65,12 @@ func (a *awsEncoder) Record(raw []byte) error {
 			return fmt.Errorf("%s: %q cannot be a space-separated value", f, cell)
 		}
 		a.row = append(a.row, cell)
+	}
+	if a.fields == nil {
+		a.fields, a.version = fields, version
+		if err := a.write(a.fields); err != nil {
+			return err
+		}
 	}
 	return a.write(a.row)
 }

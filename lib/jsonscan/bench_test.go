@@ -1,10 +1,11 @@
-package jsonscan
+package jsonscan_test
 
 import (
 	"bytes"
 	"testing"
 
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/jsonscan"
 )
 
 func BenchmarkValid(b *testing.B) {
@@ -16,7 +17,7 @@ func BenchmarkValid(b *testing.B) {
 	b.SetBytes(int64(buf.Len()))
 	for b.Loop() {
 		for _, l := range lines {
-			if err := Valid(l); err != nil {
+			if err := jsonscan.Valid(l); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -399,6 +399,65 @@ func MembersArray(d []byte, array string, elem func(start, end int, k Kind) erro
 	return end - 1, nil
 }
 
+// Walk scans the object that starts at d[i] and calls fn for each member
+// with its key and the offset where its value starts (End is not set).
+// fn scans the value itself and returns where it ends, with Skip or Walk,
+// so that a decoder reads the text once. It returns the end of the object.
+func Walk(d []byte, i int, fn func(m Member) (end int, err error)) (int, error) {
+	if i >= len(d) || d[i] != '{' {
+		return i, syntaxErr(d, i, "looking for beginning of object")
+	}
+	i = skipWS(d, i+1)
+	if i < len(d) && d[i] == '}' {
+		return i + 1, nil
+	}
+	for {
+		if i >= len(d) || d[i] != '"' {
+			return i, syntaxErr(d, i, "looking for beginning of object key string")
+		}
+		kend, escaped, err := skipString(d, i)
+		if err != nil {
+			return kend, err
+		}
+		m := Member{Key: d[i+1 : kend-1], Escaped: escaped}
+		i = skipWS(d, kend)
+		if i >= len(d) || d[i] != ':' {
+			return i, syntaxErr(d, i, "after object key")
+		}
+		m.Start = skipWS(d, i+1)
+		if m.Start >= len(d) {
+			return m.Start, syntaxErr(d, m.Start, "")
+		}
+		vend, err := fn(m)
+		if err != nil {
+			return vend, err
+		}
+		i = skipWS(d, vend)
+		if i >= len(d) {
+			return i, syntaxErr(d, i, "")
+		}
+		switch d[i] {
+		case ',':
+			i = skipWS(d, i+1)
+		case '}':
+			return i + 1, nil
+		default:
+			return i, syntaxErr(d, i, "after object key:value pair")
+		}
+	}
+}
+
+// Skip scans the value that starts at d[i] and returns its end and kind.
+func Skip(d []byte, i int) (end int, k Kind, err error) { return skip(d, i, 1) }
+
+// End checks that only white space follows offset i in d.
+func End(d []byte, i int) error {
+	if j := skipWS(d, i); j != len(d) {
+		return syntaxErr(d, j, "after top-level value")
+	}
+	return nil
+}
+
 // Elements validates d, a whole JSON text that must be an array, and calls
 // fn with the offsets and kind of each element in order.
 func Elements(d []byte, fn func(start, end int, k Kind) error) error {

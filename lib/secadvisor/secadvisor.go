@@ -6,6 +6,7 @@ package secadvisor
 
 import (
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strconv"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/skyflows/skyflows/lib/flow"
+	"github.com/skyflows/skyflows/lib/jsonscan"
 )
 
 // Version is the record format's version.
@@ -57,6 +59,83 @@ type Record struct {
 	Tag    string `json:"Tag,omitempty"`
 }
 
+// AppendJSON appends the record as JSON, as encoding/json would write it.
+func (r *Record) AppendJSON(b []byte) []byte {
+	b = append(b, '{')
+	first := true
+	key := func(name string) {
+		if !first {
+			b = append(b, ',')
+		}
+		first = false
+		b = append(b, '"')
+		b = append(b, name...)
+		b = append(b, '"', ':')
+	}
+	str := func(name, v string) {
+		if v != "" {
+			key(name)
+			b = jsonscan.AppendString(b, v)
+		}
+	}
+	num := func(name string, v int64) {
+		key(name)
+		b = strconv.AppendInt(b, v, 10)
+	}
+	layer := func(name string, l *Layer) {
+		if l == nil {
+			return
+		}
+		key(name)
+		b = append(b, '{')
+		first = true
+		str("Protocol", l.Protocol)
+		str("A", l.A)
+		str("B", l.B)
+		str("A_Name", l.AName)
+		str("B_Name", l.BName)
+		b = append(b, '}')
+		first = false
+	}
+	metric := func(name string, m *flow.Metric) {
+		if m == nil {
+			return
+		}
+		key(name)
+		b = append(b, '{')
+		first = true
+		num("ABPackets", m.ABPackets)
+		num("ABBytes", m.ABBytes)
+		num("BAPackets", m.BAPackets)
+		num("BABytes", m.BABytes)
+		num("Start", m.Start)
+		num("Last", m.Last)
+		if m.RTT != 0 {
+			num("RTT", m.RTT)
+		}
+		b = append(b, '}')
+		first = false
+	}
+	str("UUID", r.UUID)
+	str("LayersPath", r.LayersPath)
+	str("Version", r.Version)
+	str("Status", r.Status)
+	str("FinishType", r.FinishType)
+	layer("Network", r.Network)
+	layer("Transport", r.Transport)
+	metric("LastUpdateMetric", r.LastUpdateMetric)
+	metric("Metric", r.Metric)
+	num("Start", r.Start)
+	num("Last", r.Last)
+	num("UpdateCount", r.UpdateCount)
+	str("LogStatus", r.LogStatus)
+	if r.LinkID != nil {
+		num("LinkID", *r.LinkID)
+	}
+	str("Tag", r.Tag)
+	return append(b, '}')
+}
+
 // Flags are the command-line flags of the format.
 func Flags() []cli.Flag {
 	return []cli.Flag{
@@ -93,17 +172,18 @@ type Options struct {
 
 // seen is what is kept of a flow between its updates.
 type seen struct {
-	count  int64
-	metric flow.Metric
-	last   int64 // flow time, ms
-	ended  bool
+	count    int64
+	counters [4]int64 // ABPackets, ABBytes, BAPackets, BABytes
+	last     int64    // flow time, ms
+	ended    bool
 }
 
 // Transformer keeps the state of flows and links on the flows' clock.
 type Transformer struct {
 	o                          Options
-	window                     int64 // ms
-	flows                      map[string]seen
+	window                     int64           // ms
+	flows                      map[uint64]seen // by a hash of the UUID
+	seed                       maphash.Seed
 	peak                       int             // largest len(flows) since the map was made
 	links                      map[int64]int64 // link id: last window seen in
 	clock                      int64           // latest flow time, ms
@@ -113,7 +193,8 @@ type Transformer struct {
 
 // New returns a transformer.
 func New(o Options) *Transformer {
-	return &Transformer{o: o, window: o.Window.Milliseconds(), flows: map[string]seen{}, links: map[int64]int64{}, cur: -1}
+	return &Transformer{o: o, window: o.Window.Milliseconds(), flows: map[uint64]seen{}, seed: maphash.MakeSeed(),
+		links: map[int64]int64{}, cur: -1}
 }
 
 func finishType(f flow.FinishType) string {
@@ -128,19 +209,23 @@ func finishType(f flow.FinishType) string {
 	return ""
 }
 
-func counters(m *flow.Metric) flow.Metric {
+func counters(m *flow.Metric) [4]int64 {
 	if m == nil {
-		return flow.Metric{}
+		return [4]int64{}
 	}
-	return flow.Metric{ABPackets: m.ABPackets, ABBytes: m.ABBytes, BAPackets: m.BAPackets, BABytes: m.BABytes}
+	return [4]int64{m.ABPackets, m.ABBytes, m.BAPackets, m.BABytes}
 }
 
 // continues reports whether this update's window counts, added to what
 // was seen last time, give this update's totals.
-func continues(prev flow.Metric, lum, total *flow.Metric) bool {
+func continues(prev [4]int64, lum, total *flow.Metric) bool {
 	w, t := counters(lum), counters(total)
-	return prev.ABPackets+w.ABPackets == t.ABPackets && prev.ABBytes+w.ABBytes == t.ABBytes &&
-		prev.BAPackets+w.BAPackets == t.BAPackets && prev.BABytes+w.BABytes == t.BABytes
+	for i := range prev {
+		if prev[i]+w[i] != t[i] {
+			return false
+		}
+	}
+	return true
 }
 
 // Flow emits the records of one flow: a SKIPDATA record first when updates
@@ -160,7 +245,8 @@ func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 	}
 	t.links[link] = max(now/t.window, t.links[link])
 
-	prev, known := t.flows[f.UUID]
+	id := maphash.String(t.seed, f.UUID)
+	prev, known := t.flows[id]
 	rec := &Record{
 		UUID: f.UUID, LayersPath: f.LayersPath, Version: Version,
 		FinishType: finishType(f.FinishType), LastUpdateMetric: f.LastUpdateMetric, Metric: f.Metric,
@@ -173,7 +259,7 @@ func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 		rec.Transport = &Layer{Protocol: f.Transport.Protocol,
 			A: strconv.FormatInt(f.Transport.A, 10), B: strconv.FormatInt(f.Transport.B, 10)}
 	}
-	if known && !continues(prev.metric, f.LastUpdateMetric, f.Metric) {
+	if known && !continues(prev.counters, f.LastUpdateMetric, f.Metric) {
 		t.skipdata++
 		emit(&Record{UUID: f.UUID, Version: Version, Network: rec.Network, Start: now, Last: now,
 			LogStatus: SkipData, Tag: f.Tag})
@@ -186,7 +272,7 @@ func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 	default:
 		rec.Status = Updated
 	}
-	t.flows[f.UUID] = seen{count: prev.count + 1, metric: counters(f.Metric), last: max(now, prev.last), ended: f.FinishType != flow.NotFinished}
+	t.flows[id] = seen{count: prev.count + 1, counters: counters(f.Metric), last: max(now, prev.last), ended: f.FinishType != flow.NotFinished}
 	t.peak = max(t.peak, len(t.flows))
 	if rec.Status == Started && t.o.ExcludeStarted {
 		t.excluded++
@@ -248,7 +334,7 @@ func (t *Transformer) evict() {
 		}
 	}
 	if t.peak > 1024 && len(t.flows) < t.peak/4 {
-		fresh := make(map[string]seen, len(t.flows))
+		fresh := make(map[uint64]seen, len(t.flows))
 		for id, s := range t.flows {
 			fresh[id] = s
 		}

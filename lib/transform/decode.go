@@ -1,10 +1,8 @@
 package transform
 
 import (
-	"errors"
 	"fmt"
 	"os"
-	"strings"
 
 	"github.com/skyflows/skyflows/lib/jsonscan"
 )
@@ -16,13 +14,6 @@ func validObject(line []byte) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return nil
-}
-
-// shortError keeps the first clause of a json-iterator error, which
-// otherwise quotes the input at length.
-func shortError(err error) error {
-	msg, _, _ := strings.Cut(err.Error(), ", error found in")
-	return errors.New(msg)
 }
 
 func envOr(name, def string) string {

@@ -5,6 +5,7 @@ package transform
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/awsflowlogs"
 	"github.com/skyflows/skyflows/lib/flow"
+	"github.com/skyflows/skyflows/lib/jsonscan"
 	"github.com/skyflows/skyflows/lib/secadvisor"
 	"github.com/skyflows/skyflows/lib/stage"
 	"github.com/skyflows/skyflows/lib/vpclogs"
@@ -127,6 +129,11 @@ func (p passThrough) Record(line []byte) (bool, error) {
 
 func (passThrough) Close() error { return nil }
 
+// Appender is a record that writes its own JSON, faster than reflection.
+type Appender interface {
+	AppendJSON(dst []byte) []byte
+}
+
 // processor decodes flows, hands them to a transformer and writes the
 // records it emits, one JSON object per line.
 type processor struct {
@@ -134,40 +141,52 @@ type processor struct {
 	w       *bufio.Writer
 	errw    io.Writer
 	name    string
-	stream  *jsoniter.Stream
+	buf     []byte
+	err     error
 	emitted int
 	emit    func(any)
 }
 
 func newProcessor(t Transformer, w *bufio.Writer, errw io.Writer, name string) *processor {
-	p := &processor{t: t, w: w, errw: errw, name: name, stream: jsoniter.NewStream(flow.JSON, w, 4096)}
+	p := &processor{t: t, w: w, errw: errw, name: name}
 	p.emit = func(rec any) {
-		p.stream.WriteVal(rec)
-		p.stream.WriteRaw("\n")
-		p.stream.Flush()
+		if a, ok := rec.(Appender); ok {
+			p.buf = a.AppendJSON(p.buf[:0])
+		} else {
+			var err error
+			if p.buf, err = jsoniter.ConfigFastest.Marshal(rec); err != nil {
+				p.err = err
+				return
+			}
+		}
+		p.buf = append(p.buf, '\n')
+		if _, err := p.w.Write(p.buf); err != nil {
+			p.err = err
+		}
 		p.emitted++
 	}
 	return p
 }
 
 func (p *processor) Record(line []byte) (bool, error) {
-	if err := validObject(line); err != nil {
+	f := new(flow.Flow) // a transformer may keep it
+	if err := flow.Decode(line, f); err != nil {
+		var syntax *jsonscan.SyntaxError
+		if errors.As(err, &syntax) {
+			return false, fmt.Errorf("decode: %w", err)
+		}
 		return false, err
-	}
-	var f flow.Flow
-	if err := flow.JSON.Unmarshal(line, &f); err != nil {
-		return false, fmt.Errorf("decode: %w", shortError(err))
 	}
 	before := p.emitted
-	if err := p.t.Flow(&f, p.emit); err != nil {
+	if err := p.t.Flow(f, p.emit); err != nil {
 		return false, err
 	}
-	return p.emitted > before, p.stream.Error
+	return p.emitted > before, p.err
 }
 
 func (p *processor) Close() error {
 	if summary := p.t.Close(p.emit); summary != "" {
 		fmt.Fprintf(p.errw, "sky-transform: %s: %s\n", p.name, summary)
 	}
-	return p.stream.Error
+	return p.err
 }

@@ -85,8 +85,8 @@ func TestBadFlows(t *testing.T) {
 		`{"LayersPath":"Ethernet/ARP","UUID":"arp","Metric":{},"LastUpdateMetric":{}}`,
 	}, "\n") + "\n"
 	for format, want := range map[string][]string{
-		"secadvisor":  {"line 1: decode: ", "line 2: Metric: missing", "line 3: decode: unexpected end of JSON input", "stats: in 4 out 1 dropped 0 bad 3"},
-		"awsflowlogs": {"line 1: decode: ", "line 2: LastUpdateMetric: missing", "stats: in 4 out 0 dropped 1 bad 3"},
+		"secadvisor":  {"line 1: Network.A: want a string, got number", "line 2: Metric: missing", "line 3: decode: unexpected end of JSON input", "stats: in 4 out 1 dropped 0 bad 3"},
+		"awsflowlogs": {"line 1: Network.A: want a string, got number", "line 2: LastUpdateMetric: missing", "stats: in 4 out 0 dropped 1 bad 3"},
 		"vpclogs":     {"line 2: LastUpdateMetric: missing", "stats: in 4 out 0 dropped 1 bad 3"},
 	} {
 		_, errs, code := run(t, []byte(input), "--to", format)

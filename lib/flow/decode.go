@@ -1,0 +1,396 @@
+package flow
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
+)
+
+// Decode reads a flow from its JSON text in one pass, several times
+// faster than reflection: unknown fields are skipped, null is the zero
+// value, and a field of another type is an error that names it.
+func Decode(data []byte, f *Flow) error {
+	*f = Flow{}
+	start := 0
+	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
+		start++
+	}
+	end, err := jsonscan.Walk(data, start, func(m jsonscan.Member) (int, error) {
+		key := keyOf(&m)
+		switch string(key) {
+		case "Link":
+			return layer(&f.Link, data, m.Start, "Link")
+		case "Network":
+			return layer(&f.Network, data, m.Start, "Network")
+		case "ICMP":
+			return icmp(&f.ICMP, data, m.Start)
+		case "Transport":
+			return transport(&f.Transport, data, m.Start)
+		case "LastUpdateMetric":
+			return metric(&f.LastUpdateMetric, data, m.Start, "LastUpdateMetric")
+		case "Metric":
+			return metric(&f.Metric, data, m.Start, "Metric")
+		case "TCPMetric":
+			return tcpMetric(&f.TCPMetric, data, m.Start)
+		case "IPMetric":
+			return ipMetric(&f.IPMetric, data, m.Start)
+		}
+		end, k, err := jsonscan.Skip(data, m.Start)
+		if err != nil {
+			return end, err
+		}
+		return end, f.scalar(path{key: key}, data[m.Start:end], k)
+	})
+	if err != nil {
+		return err
+	}
+	return jsonscan.End(data, end)
+}
+
+// scalar sets the top-level field name to the value v.
+func (f *Flow) scalar(name path, v []byte, k jsonscan.Kind) error {
+	switch string(name.key) {
+	case "UUID":
+		return str(&f.UUID, v, k, name)
+	case "LayersPath":
+		return str(&f.LayersPath, v, k, name)
+	case "Application":
+		return str(&f.Application, v, k, name)
+	case "DHCPv4":
+		f.DHCPv4 = raw(v, k)
+	case "DNS":
+		f.DNS = raw(v, k)
+	case "VRRPv2":
+		f.VRRPv2 = raw(v, k)
+	case "Start":
+		return integer(&f.Start, v, k, name)
+	case "Last":
+		return integer(&f.Last, v, k, name)
+	case "TrackingID":
+		return str(&f.TrackingID, v, k, name)
+	case "L3TrackingID":
+		return str(&f.L3TrackingID, v, k, name)
+	case "ParentUUID":
+		return str(&f.ParentUUID, v, k, name)
+	case "NodeTID":
+		return str(&f.NodeTID, v, k, name)
+	case "CaptureID":
+		return str(&f.CaptureID, v, k, name)
+	case "RawPacketsCaptured":
+		return integer(&f.RawPacketsCaptured, v, k, name)
+	case "FinishType":
+		var n int64
+		err := integer(&n, v, k, name)
+		f.FinishType = FinishType(n)
+		return err
+	case "Tag":
+		return str(&f.Tag, v, k, name)
+	}
+	return nil
+}
+
+// path names a field for errors; it is joined only when one is made.
+type path struct {
+	parent string
+	key    []byte
+}
+
+func (p path) String() string {
+	if p.parent == "" {
+		return string(p.key)
+	}
+	return p.parent + "." + string(p.key)
+}
+
+func typeError(name path, k jsonscan.Kind, want string) error {
+	return fmt.Errorf("%s: want %s, got %s", name, want, k)
+}
+
+// keyOf returns a member's key, decoded if it has escapes; it is
+// compared as string(key), which does not allocate.
+func keyOf(m *jsonscan.Member) []byte {
+	if !m.Escaped {
+		return m.Key
+	}
+	k, _ := m.Name()
+	return []byte(k)
+}
+
+// enums are the strings that recur in every flow, shared, not allocated.
+var enums = map[string]string{}
+
+func init() {
+	for _, s := range []string{"ETHERNET", "IPV4", "IPV6", "TCP", "UDP", "SCTP", "ICMPV4", "ICMPV6",
+		"ECHO", "ECHO_REPLY", "Ethernet/IPv4/TCP", "Ethernet/IPv4/UDP", "Ethernet/IPv4/ICMPv4",
+		"Ethernet/IPv6/TCP", "Ethernet/IPv6/UDP", "Ethernet/IPv6/ICMPv6", "Ethernet/ARP", "ARP",
+		"HTTP", "DNS", "ICMPv4", "ICMPv6", "internal", "egress", "ingress", "other", ""} {
+		enums[s] = s
+	}
+}
+
+func str(dst *string, v []byte, k jsonscan.Kind, name path) error {
+	switch k {
+	case jsonscan.Null:
+		return nil
+	case jsonscan.String:
+	default:
+		return typeError(name, k, "a string")
+	}
+	if s, ok := enums[string(v[1:len(v)-1])]; ok {
+		*dst = s
+		return nil
+	}
+	s, err := jsonscan.StringValue(v)
+	*dst = s
+	return err
+}
+
+var errRange = errors.New("out of range")
+
+// integer reads a JSON number that is an integer, as encoding/json does
+// into an int64.
+func integer(dst *int64, v []byte, k jsonscan.Kind, name path) error {
+	switch k {
+	case jsonscan.Null:
+		return nil
+	case jsonscan.Number:
+	default:
+		return typeError(name, k, "a number")
+	}
+	neg := v[0] == '-'
+	digits := v
+	if neg {
+		digits = v[1:]
+	}
+	var n uint64
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return fmt.Errorf("%s: want an integer, got %s", name, v)
+		}
+		if n > (1<<63)/10 {
+			return fmt.Errorf("%s: %s: %w", name, v, errRange)
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	if n > 1<<63 || (!neg && n == 1<<63) {
+		return fmt.Errorf("%s: %s: %w", name, v, errRange)
+	}
+	*dst = int64(n)
+	if neg {
+		*dst = -int64(n)
+	}
+	return nil
+}
+
+func uinteger(dst *uint32, v []byte, k jsonscan.Kind, name path) error {
+	var n int64
+	if err := integer(&n, v, k, name); err != nil {
+		return err
+	}
+	if n < 0 || n > 1<<32-1 {
+		return fmt.Errorf("%s: %d: %w", name, n, errRange)
+	}
+	*dst = uint32(n)
+	return nil
+}
+
+func raw(v []byte, k jsonscan.Kind) []byte {
+	if k == jsonscan.Null {
+		return nil
+	}
+	return append([]byte(nil), v...)
+}
+
+// object decodes the nested object at d[i] with fn, one member at a time,
+// and returns its end; present is false for null.
+func object(d []byte, i int, name string, fn func(key path, v []byte, k jsonscan.Kind) error) (end int, present bool, err error) {
+	if d[i] != '{' {
+		end, k, err := jsonscan.Skip(d, i)
+		if err == nil && k != jsonscan.Null {
+			err = typeError(path{key: []byte(name)}, k, "an object")
+		}
+		return end, false, err
+	}
+	end, err = jsonscan.Walk(d, i, func(m jsonscan.Member) (int, error) {
+		vend, k, err := jsonscan.Skip(d, m.Start)
+		if err != nil {
+			return vend, err
+		}
+		return vend, fn(path{name, keyOf(&m)}, d[m.Start:vend], k)
+	})
+	return end, true, err
+}
+
+func layer(dst **Layer, d []byte, i int, name string) (int, error) {
+	l := &Layer{}
+	end, ok, err := object(d, i, name, func(key path, v []byte, k jsonscan.Kind) error {
+		switch string(key.key) {
+		case "Protocol":
+			return str(&l.Protocol, v, k, key)
+		case "A":
+			return str(&l.A, v, k, key)
+		case "B":
+			return str(&l.B, v, k, key)
+		case "ID":
+			return integer(&l.ID, v, k, key)
+		}
+		return nil
+	})
+	if ok {
+		*dst = l
+	}
+	return end, err
+}
+
+func transport(dst **Transport, d []byte, i int) (int, error) {
+	t := &Transport{}
+	end, ok, err := object(d, i, "Transport", func(key path, v []byte, k jsonscan.Kind) error {
+		switch string(key.key) {
+		case "Protocol":
+			return str(&t.Protocol, v, k, key)
+		case "A":
+			return integer(&t.A, v, k, key)
+		case "B":
+			return integer(&t.B, v, k, key)
+		case "ID":
+			return integer(&t.ID, v, k, key)
+		}
+		return nil
+	})
+	if ok {
+		*dst = t
+	}
+	return end, err
+}
+
+func icmp(dst **ICMP, d []byte, i int) (int, error) {
+	c := &ICMP{}
+	end, ok, err := object(d, i, "ICMP", func(key path, v []byte, k jsonscan.Kind) error {
+		switch string(key.key) {
+		case "Type":
+			return str(&c.Type, v, k, key)
+		case "Code":
+			return uinteger(&c.Code, v, k, key)
+		case "ID":
+			return uinteger(&c.ID, v, k, key)
+		}
+		return nil
+	})
+	if ok {
+		*dst = c
+	}
+	return end, err
+}
+
+func metric(dst **Metric, d []byte, i int, name string) (int, error) {
+	m := &Metric{}
+	end, ok, err := object(d, i, name, func(key path, v []byte, k jsonscan.Kind) error {
+		var p *int64
+		switch string(key.key) {
+		case "ABPackets":
+			p = &m.ABPackets
+		case "ABBytes":
+			p = &m.ABBytes
+		case "BAPackets":
+			p = &m.BAPackets
+		case "BABytes":
+			p = &m.BABytes
+		case "Start":
+			p = &m.Start
+		case "Last":
+			p = &m.Last
+		case "RTT":
+			p = &m.RTT
+		default:
+			return nil
+		}
+		return integer(p, v, k, key)
+	})
+	if ok {
+		*dst = m
+	}
+	return end, err
+}
+
+// field returns the counter of t named key, or nil.
+func (t *TCPMetric) field(key []byte) *int64 {
+	switch string(key) {
+	case "ABSynStart":
+		return &t.ABSynStart
+	case "BASynStart":
+		return &t.BASynStart
+	case "ABSynTTL":
+		return &t.ABSynTTL
+	case "BASynTTL":
+		return &t.BASynTTL
+	case "ABFinStart":
+		return &t.ABFinStart
+	case "BAFinStart":
+		return &t.BAFinStart
+	case "ABRstStart":
+		return &t.ABRstStart
+	case "BARstStart":
+		return &t.BARstStart
+	case "ABSegmentOutOfOrder":
+		return &t.ABSegmentOutOfOrder
+	case "ABSegmentSkipped":
+		return &t.ABSegmentSkipped
+	case "ABSegmentSkippedBytes":
+		return &t.ABSegmentSkippedBytes
+	case "ABPackets":
+		return &t.ABPackets
+	case "ABBytes":
+		return &t.ABBytes
+	case "ABSawStart":
+		return &t.ABSawStart
+	case "ABSawEnd":
+		return &t.ABSawEnd
+	case "BASegmentOutOfOrder":
+		return &t.BASegmentOutOfOrder
+	case "BASegmentSkipped":
+		return &t.BASegmentSkipped
+	case "BASegmentSkippedBytes":
+		return &t.BASegmentSkippedBytes
+	case "BAPackets":
+		return &t.BAPackets
+	case "BABytes":
+		return &t.BABytes
+	case "BASawStart":
+		return &t.BASawStart
+	case "BASawEnd":
+		return &t.BASawEnd
+	}
+	return nil
+}
+
+func tcpMetric(dst **TCPMetric, d []byte, i int) (int, error) {
+	t := &TCPMetric{}
+	end, ok, err := object(d, i, "TCPMetric", func(key path, v []byte, k jsonscan.Kind) error {
+		if p := t.field(key.key); p != nil {
+			return integer(p, v, k, key)
+		}
+		return nil
+	})
+	if ok {
+		*dst = t
+	}
+	return end, err
+}
+
+func ipMetric(dst **IPMetric, d []byte, i int) (int, error) {
+	m := &IPMetric{}
+	end, ok, err := object(d, i, "IPMetric", func(key path, v []byte, k jsonscan.Kind) error {
+		switch string(key.key) {
+		case "Fragments":
+			return integer(&m.Fragments, v, k, key)
+		case "FragmentErrors":
+			return integer(&m.FragmentErrors, v, k, key)
+		}
+		return nil
+	})
+	if ok {
+		*dst = m
+	}
+	return end, err
+}

@@ -1,0 +1,148 @@
+package flow
+
+import (
+	"bytes"
+	"os"
+	"reflect"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+
+	jsoniter "github.com/json-iterator/go"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
+)
+
+func fixtureFlows(t testing.TB) [][]byte {
+	t.Helper()
+	data, err := os.ReadFile("../../testdata/flows/recorded.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+}
+
+// TestDecodeAgrees: Decode reads every recorded flow as json-iterator does.
+func TestDecodeAgrees(t *testing.T) {
+	for _, line := range fixtureFlows(t) {
+		var want, got Flow
+		if err := JSON.Unmarshal(line, &want); err != nil {
+			t.Fatal(err)
+		}
+		if err := Decode(line, &got); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Decode(%s):\n got %+v\nwant %+v", line, got, want)
+		}
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	for in, want := range map[string]string{
+		`{"Network":{"A":42}}`:              "Network.A: want a string, got number",
+		`{"Transport":{"A":"80"}}`:          "Transport.A: want a number, got string",
+		`{"Metric":{"ABBytes":1.5}}`:        "Metric.ABBytes: want an integer, got 1.5",
+		`{"Start":99999999999999999999}`:    "Start: 99999999999999999999: out of range",
+		`{"Link":[]}`:                       "Link: want an object, got array",
+		`{"ICMP":{"Code":-1}}`:              "ICMP.Code: -1: out of range",
+		`{"UUID":"a"`:                       "unexpected end of JSON input",
+		`{"TCPMetric":{"ABSynStart":true}}`: "TCPMetric.ABSynStart: want a number, got bool",
+	} {
+		var f Flow
+		if err := Decode([]byte(in), &f); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%s) = %v, want %q", in, err, want)
+		}
+	}
+	var f Flow
+	if err := Decode([]byte(`{"Network":null,"UUID":null,"Start":-5,"X":{"y":[1]}}`), &f); err != nil || f.Network != nil || f.Start != -5 {
+		t.Errorf("nulls and unknown fields: %+v %v", f, err)
+	}
+}
+
+// FuzzDecode checks Decode against json-iterator: where both decode a
+// line, they agree.
+func FuzzDecode(f *testing.F) {
+	for _, l := range fixtureFlows(f) {
+		f.Add(l)
+	}
+	f.Add([]byte(`{"Network":{"Protocol":"IPV4","A":"1.1.1.1"},"FinishType":2,"DNS":{"a":1}}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var got Flow
+		if Decode(line, &got) != nil {
+			return
+		}
+		var want Flow
+		if err := jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal(line, &want); err != nil {
+			return
+		}
+		// json-iterator merges a repeated key into what it decoded first,
+		// and matches keys whatever their case; Decode does neither.
+		if hasRepeatedKeys(line) || hasFoldedKey(line) {
+			return
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Decode(%s):\n got %+v\nwant %+v", line, got, want)
+		}
+	})
+}
+
+// hasRepeatedKeys reports whether a top-level key appears twice.
+func hasRepeatedKeys(line []byte) bool {
+	seen := map[string]bool{}
+	repeated := false
+	jsonscan.Members(line, func(m jsonscan.Member) error {
+		name, _ := m.Name()
+		repeated = repeated || seen[name]
+		seen[name] = true
+		return nil
+	})
+	return repeated
+}
+
+var keyPattern = regexp.MustCompile(`"((?:[^"\\]|\\.)*)"\s*:`)
+
+// hasFoldedKey reports whether a key matches a field name only when case
+// is ignored.
+func hasFoldedKey(line []byte) bool {
+	var names []string
+	for _, typ := range []reflect.Type{reflect.TypeFor[Flow](), reflect.TypeFor[Layer](), reflect.TypeFor[Transport](),
+		reflect.TypeFor[ICMP](), reflect.TypeFor[Metric](), reflect.TypeFor[TCPMetric](), reflect.TypeFor[IPMetric]()} {
+		for i := range typ.NumField() {
+			names = append(names, typ.Field(i).Name)
+		}
+	}
+	for _, m := range keyPattern.FindAllSubmatch(line, -1) {
+		key, err := strconv.Unquote(`"` + string(m[1]) + `"`)
+		if err != nil {
+			return true
+		}
+		for _, n := range names {
+			if key != n && strings.EqualFold(key, n) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+func BenchmarkDecode(b *testing.B) {
+	lines := fixtureFlows(b)
+	b.Run("Decode", func(b *testing.B) {
+		var f Flow
+		for b.Loop() {
+			for _, l := range lines {
+				Decode(l, &f)
+			}
+		}
+	})
+	b.Run("jsoniter", func(b *testing.B) {
+		var f Flow
+		for b.Loop() {
+			for _, l := range lines {
+				JSON.Unmarshal(l, &f)
+			}
+		}
+	})
+}
