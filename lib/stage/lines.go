@@ -28,6 +28,16 @@ type Processor interface {
 	Close() error
 }
 
+// Preparer is a Processor whose lines are decoded ahead, several at once
+// on every core, by Prepare, which must be safe for concurrent use;
+// Process then handles the decoded values in input order. Record is
+// Prepare then Process.
+type Preparer interface {
+	Processor
+	Prepare(line []byte) (any, error)
+	Process(v any) (emitted bool, err error)
+}
+
 // Lines describes a stage that reads NDJSON records and writes output.
 type Lines struct {
 	Name, Usage string
@@ -133,6 +143,10 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 			return err
 		}
 		lp.proc = proc
+		if prep, ok := proc.(Preparer); ok && workers > 1 {
+			lp.par = newPrepared(lp, workers, prep)
+			idle = lp.par.dispatch
+		}
 	}
 	if path := c.String("dead-letter"); path != "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)

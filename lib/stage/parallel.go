@@ -22,7 +22,10 @@ type chunk struct {
 	out   bytes.Buffer
 	bad   []badLine
 	kept  int
-	done  chan struct{}
+	// values and errs are what Prepare made of each line, for a Preparer.
+	values []any
+	errs   []error
+	done   chan struct{}
 }
 
 type chunkLine struct {
@@ -46,12 +49,14 @@ type badLine struct {
 // input's order.
 type parallel struct {
 	lp         *loop
+	prep       Preparer // or, for stateless processors, one per worker:
 	procs      []Processor
 	writers    []*chunkWriter
 	outs       []*bufio.Writer
 	work       chan *chunk
 	ordered    chan *chunk
 	quit       chan struct{}
+	workers    int
 	cur        *chunk
 	dispatched atomic.Int64
 	written    atomic.Int64
@@ -74,7 +79,9 @@ func newChunk() *chunk {
 }
 
 func (c *chunk) recycle() {
+	clear(c.values)
 	c.data, c.lines, c.bad, c.kept = c.data[:0], c.lines[:0], c.bad[:0], 0
+	c.values, c.errs = c.values[:0], c.errs[:0]
 	c.out.Reset()
 	chunks.Put(c)
 }
@@ -133,8 +140,60 @@ func (p *parallel) read() error {
 	}
 }
 
+// prepare runs Prepare over the lines of chunks.
+func (p *parallel) prepare() {
+	for c := range p.work {
+		for _, l := range c.lines {
+			var v any
+			err := l.err
+			if err == nil {
+				line := c.data[l.start:l.end]
+				if !utf8.Valid(line) {
+					err = errInvalidUTF8
+				} else {
+					v, err = p.prep.Prepare(line)
+				}
+			}
+			c.values, c.errs = append(c.values, v), append(c.errs, err)
+		}
+		close(c.done)
+	}
+}
+
+// writePrepared hands a chunk's prepared values to Process in order.
+func (p *parallel) writePrepared(c *chunk) error {
+	lp := p.lp
+	for i, l := range c.lines {
+		lp.stats.In.Add(1)
+		err := c.errs[i]
+		var emitted bool
+		if err == nil {
+			emitted, err = p.prep.Process(c.values[i])
+		}
+		switch {
+		case err != nil:
+			var raw []byte
+			if l.err == nil {
+				raw = c.data[l.start:l.end]
+			}
+			if err := lp.bad(raw, &ndjson.LineError{Line: l.num, Err: err}); err != nil {
+				return err
+			}
+		case emitted:
+			lp.stats.Out.Add(1)
+		default:
+			lp.stats.Dropped.Add(1)
+		}
+	}
+	return nil
+}
+
 // process runs worker i's processor over chunks.
 func (p *parallel) process(i int) {
+	if p.prep != nil {
+		p.prepare()
+		return
+	}
 	proc, cw, w := p.procs[i], p.writers[i], p.outs[i]
 	for c := range p.work {
 		cw.buf = &c.out
@@ -170,6 +229,16 @@ func (p *parallel) write() error {
 	lp := p.lp
 	for c := range p.ordered {
 		<-c.done
+		if p.prep != nil {
+			if err := p.writePrepared(c); err != nil {
+				return err
+			}
+			p.finished(c)
+			if err := p.flushIfIdle(); err != nil {
+				return err
+			}
+			continue
+		}
 		from := 0
 		for i, b := range c.bad {
 			lp.out.Write(c.out.Bytes()[from:b.outLen])
@@ -181,12 +250,9 @@ func (p *parallel) write() error {
 		}
 		lp.out.Write(c.out.Bytes()[from:])
 		lp.count(len(c.lines), c.kept, len(c.bad))
-		p.written.Add(1)
-		c.recycle()
-		if len(p.ordered) == 0 {
-			if err := lp.flush(); err != nil {
-				return err
-			}
+		p.finished(c)
+		if err := p.flushIfIdle(); err != nil {
+			return err
 		}
 	}
 	for _, proc := range p.procs {
@@ -197,9 +263,18 @@ func (p *parallel) write() error {
 	return nil
 }
 
+// newPrepared runs n workers that Prepare lines for the one processor.
+func newPrepared(lp *loop, n int, prep Preparer) *parallel {
+	p := &parallel{lp: lp, prep: prep, procs: []Processor{prep}, quit: make(chan struct{})}
+	p.workers = n
+	p.work = make(chan *chunk, n)
+	p.ordered = make(chan *chunk, 2*n+2)
+	return p
+}
+
 // newParallel opens a processor for each of n workers.
 func newParallel(lp *loop, n int, open func(w *bufio.Writer) (Processor, error)) (*parallel, error) {
-	p := &parallel{lp: lp, quit: make(chan struct{})}
+	p := &parallel{lp: lp, quit: make(chan struct{}), workers: n}
 	for range n {
 		cw := &chunkWriter{}
 		w := bufio.NewWriterSize(cw, writeBuffer)
@@ -212,6 +287,19 @@ func newParallel(lp *loop, n int, open func(w *bufio.Writer) (Processor, error))
 	p.work = make(chan *chunk, n)
 	p.ordered = make(chan *chunk, 2*n+2)
 	return p, nil
+}
+
+func (p *parallel) finished(c *chunk) {
+	p.written.Add(1)
+	c.recycle()
+}
+
+// flushIfIdle flushes the output when no chunk waits to be written.
+func (p *parallel) flushIfIdle() error {
+	if len(p.ordered) > 0 {
+		return nil
+	}
+	return p.lp.flush()
 }
 
 // count adds n lines, of which kept were kept and bad were bad, to the
@@ -227,7 +315,7 @@ func (lp *loop) count(n, kept, bad int) {
 // releases it when it ends; after a write error it is not waited for.
 func (p *parallel) run() error {
 	var wg sync.WaitGroup
-	for i := range p.procs {
+	for i := range p.workers {
 		wg.Add(1)
 		go func() { defer wg.Done(); p.process(i) }()
 	}

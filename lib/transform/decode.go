@@ -2,7 +2,6 @@ package transform
 
 import (
 	"fmt"
-	"os"
 
 	"github.com/skyflows/skyflows/lib/jsonscan"
 )
@@ -14,11 +13,4 @@ func validObject(line []byte) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return nil
-}
-
-func envOr(name, def string) string {
-	if v := os.Getenv(name); v != "" {
-		return v
-	}
-	return def
 }

@@ -36,9 +36,7 @@ type Transformer interface {
 type Format struct {
 	Name  string
 	Flags []cli.Flag
-	// Stateless formats run a transformer per core.
-	Stateless bool
-	New       func(c *cli.Context) (Transformer, error)
+	New   func(c *cli.Context) (Transformer, error)
 }
 
 // formats are the target formats by name; adding one is adding a package
@@ -46,7 +44,7 @@ type Format struct {
 var formats = map[string]Format{
 	"secadvisor": {Name: "secadvisor", Flags: secadvisor.Flags(),
 		New: func(c *cli.Context) (Transformer, error) { return secadvisor.FromFlags(c) }},
-	"awsflowlogs": {Name: "awsflowlogs", Flags: awsflowlogs.Flags(), Stateless: true,
+	"awsflowlogs": {Name: "awsflowlogs", Flags: awsflowlogs.Flags(),
 		New: func(c *cli.Context) (Transformer, error) { return awsflowlogs.FromFlags(c) }},
 	"vpclogs": {Name: "vpclogs", Flags: vpclogs.Flags(),
 		New: func(c *cli.Context) (Transformer, error) { return vpclogs.FromFlags(c) }},
@@ -67,22 +65,15 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		&cli.StringFlag{Name: "to", Value: "none", EnvVars: []string{"SKY_TRANSFORM"},
 			Usage: "target `FORMAT`: " + strings.Join(names(), ", ") + " (none passes records byte for byte)"},
 	}
-	var stateless []string
 	for _, name := range names()[1:] {
-		f := formats[name]
-		flags = append(flags, f.Flags...)
-		if f.Stateless {
-			stateless = append(stateless, name)
-		}
+		flags = append(flags, formats[name].Flags...)
 	}
-	// The format is known only once flags are parsed: peek at it to choose
-	// whether records may be handled by several workers.
-	parallel := slices.Contains(stateless, peekFormat(args))
+	// Flows are decoded on every core (the processor is a stage.Preparer)
+	// and transformed in order.
 	return stage.Lines{
-		Name:     "sky-transform",
-		Usage:    "turn Skydive flows into secadvisor, AWS VPC flow logs or IBM VPC flow logs records",
-		Flags:    flags,
-		Parallel: parallel,
+		Name:  "sky-transform",
+		Usage: "turn Skydive flows into secadvisor, AWS VPC flow logs or IBM VPC flow logs records",
+		Flags: flags,
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			name := c.String("to")
 			if name == "none" {
@@ -99,22 +90,6 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			return newProcessor(t, w, errw, name), nil
 		},
 	}.Run(args, in, out, errw)
-}
-
-// peekFormat finds the value of --to in args or its environment variable.
-func peekFormat(args []string) string {
-	to := envOr("SKY_TRANSFORM", "none")
-	for i, a := range args {
-		switch {
-		case a == "--to" || a == "-to":
-			if i+1 < len(args) {
-				to = args[i+1]
-			}
-		case strings.HasPrefix(a, "--to="), strings.HasPrefix(a, "-to="):
-			to = a[strings.Index(a, "=")+1:]
-		}
-	}
-	return to
 }
 
 type passThrough struct{ w *bufio.Writer }
@@ -169,16 +144,30 @@ func newProcessor(t Transformer, w *bufio.Writer, errw io.Writer, name string) *
 }
 
 func (p *processor) Record(line []byte) (bool, error) {
+	f, err := p.Prepare(line)
+	if err != nil {
+		return false, err
+	}
+	return p.Process(f)
+}
+
+// Prepare decodes a flow; the stage runs it on every core.
+func (p *processor) Prepare(line []byte) (any, error) {
 	f := new(flow.Flow) // a transformer may keep it
 	if err := flow.Decode(line, f); err != nil {
 		var syntax *jsonscan.SyntaxError
 		if errors.As(err, &syntax) {
-			return false, fmt.Errorf("decode: %w", err)
+			return nil, fmt.Errorf("decode: %w", err)
 		}
-		return false, err
+		return nil, err
 	}
+	return f, nil
+}
+
+// Process hands a decoded flow to the transformer, in input order.
+func (p *processor) Process(v any) (bool, error) {
 	before := p.emitted
-	if err := p.t.Flow(f, p.emit); err != nil {
+	if err := p.t.Flow(v.(*flow.Flow), p.emit); err != nil {
 		return false, err
 	}
 	return p.emitted > before, p.err

@@ -7,11 +7,13 @@ package vpclogs
 import (
 	"fmt"
 	"net/netip"
+	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/skyflows/skyflows/lib/flow"
+	"github.com/skyflows/skyflows/lib/jsonscan"
 )
 
 // Record is one IBM VPC flow log.
@@ -38,6 +40,49 @@ type Record struct {
 	CumulativeBytesFromTarget      int64  `json:"cumulative_bytes_from_target"`
 	CumulativePacketsFromTarget    int64  `json:"cumulative_packets_from_target"`
 	Tag                            string `json:"Tag,omitempty"`
+}
+
+// AppendJSON appends the record as JSON, as encoding/json would write it.
+func (r *Record) AppendJSON(b []byte) []byte {
+	str := func(key, v string) {
+		b = append(b, key...)
+		b = jsonscan.AppendString(b, v)
+	}
+	num := func(key string, v int64) {
+		b = append(b, key...)
+		b = strconv.AppendInt(b, v, 10)
+	}
+	flag := func(key string, v bool) {
+		b = append(b, key...)
+		b = strconv.AppendBool(b, v)
+	}
+	str(`{"start_time":`, r.StartTime)
+	str(`,"end_time":`, r.EndTime)
+	str(`,"connection_start_time":`, r.ConnectionStartTime)
+	if r.Direction != "" {
+		str(`,"direction":`, r.Direction)
+	}
+	str(`,"action":`, r.Action)
+	str(`,"initiator_ip":`, r.InitiatorIP)
+	str(`,"target_ip":`, r.TargetIP)
+	num(`,"initiator_port":`, r.InitiatorPort)
+	num(`,"target_port":`, r.TargetPort)
+	num(`,"transport_protocol":`, int64(r.TransportProtocol))
+	str(`,"ether_type":`, r.EtherType)
+	flag(`,"was_initiated":`, r.WasInitiated)
+	flag(`,"was_terminated":`, r.WasTerminated)
+	num(`,"bytes_from_initiator":`, r.BytesFromInitiator)
+	num(`,"packets_from_initiator":`, r.PacketsFromInitiator)
+	num(`,"bytes_from_target":`, r.BytesFromTarget)
+	num(`,"packets_from_target":`, r.PacketsFromTarget)
+	num(`,"cumulative_bytes_from_initiator":`, r.CumulativeBytesFromInitiator)
+	num(`,"cumulative_packets_from_initiator":`, r.CumulativePacketsFromInitiator)
+	num(`,"cumulative_bytes_from_target":`, r.CumulativeBytesFromTarget)
+	num(`,"cumulative_packets_from_target":`, r.CumulativePacketsFromTarget)
+	if r.Tag != "" {
+		str(`,"Tag":`, r.Tag)
+	}
+	return append(b, '}')
 }
 
 // Actions and directions.
