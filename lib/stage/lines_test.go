@@ -31,8 +31,31 @@ func (e evens) Record(line []byte) (bool, error) {
 
 func (evens) Close() error { return nil }
 
-func stageFor(parallel bool) Lines {
-	return Lines{Name: "evens", Parallel: parallel, Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
+// preparedEvens is evens as a Preparer: numbers parsed ahead, kept in order.
+type preparedEvens struct{ evens }
+
+func (e preparedEvens) Prepare(line []byte) (any, error) {
+	var n int
+	if _, err := fmt.Sscanf(string(line), "%d", &n); err != nil {
+		return nil, errors.New("not a number")
+	}
+	return n, nil
+}
+
+func (e preparedEvens) Process(v any) (bool, error) {
+	n := v.(int)
+	if n%2 != 0 {
+		return false, nil
+	}
+	fmt.Fprintf(e.w, "%d\n", n)
+	return true, nil
+}
+
+func stageFor(mode string) Lines {
+	return Lines{Name: "evens", Parallel: mode == "parallel", Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
+		if mode == "prepared" {
+			return preparedEvens{evens{w}}, nil
+		}
 		return evens{w}, nil
 	}}
 }
@@ -57,23 +80,23 @@ func input() (in, want string, bad []string) {
 
 func TestSerialAndParallelAgree(t *testing.T) {
 	in, want, bad := input()
-	for _, parallel := range []bool{false, true} {
+	for _, parallel := range []string{"serial", "parallel", "prepared"} {
 		dead := filepath.Join(t.TempDir(), "dead")
 		var out, errw bytes.Buffer
 		code := stageFor(parallel).Run([]string{"evens", "--dead-letter", dead}, strings.NewReader(in), &out, &errw)
 		if code != 0 || out.String() != want {
-			t.Fatalf("parallel=%v: exit %d, output differs", parallel, code)
+			t.Fatalf("mode %s: exit %d, output differs", parallel, code)
 		}
 		msgs := strings.Split(strings.TrimSpace(errw.String()), "\n")
 		if strings.Join(msgs[:len(msgs)-1], "\n") != strings.Join(bad, "\n") {
-			t.Errorf("parallel=%v: errors %q, want %q", parallel, msgs, bad)
+			t.Errorf("mode %s: errors %q, want %q", parallel, msgs, bad)
 		}
 		if last := msgs[len(msgs)-1]; last != fmt.Sprintf("evens: stats: in 50000 out %d dropped %d bad %d", strings.Count(want, "\n"), 50000-strings.Count(want, "\n")-len(bad), len(bad)) {
-			t.Errorf("parallel=%v: %s", parallel, last)
+			t.Errorf("mode %s: %s", parallel, last)
 		}
 		kept, _ := os.ReadFile(dead)
 		if strings.Count(string(kept), "bad") != len(bad) {
-			t.Errorf("parallel=%v: dead letters %q", parallel, kept)
+			t.Errorf("mode %s: dead letters %q", parallel, kept)
 		}
 	}
 }
@@ -82,11 +105,11 @@ func TestFailStopsAtTheBadLine(t *testing.T) {
 	in, want, _ := input()
 	// Everything before line 6 (bad5) and nothing after.
 	before := want[:strings.Index(want, "6\n")]
-	for _, parallel := range []bool{false, true} {
+	for _, parallel := range []string{"serial", "parallel", "prepared"} {
 		var out, errw bytes.Buffer
 		code := stageFor(parallel).Run([]string{"evens", "--on-error", "fail"}, strings.NewReader(in), &out, &errw)
 		if code != 1 || out.String() != before || !strings.Contains(errw.String(), "evens: stats: in 6 out 3 dropped 2 bad 1\nevens: line 6: not a number\n") {
-			t.Errorf("parallel=%v: exit %d, out %q, err %q", parallel, code, out.String(), errw.String())
+			t.Errorf("mode %s: exit %d, out %q, err %q", parallel, code, out.String(), errw.String())
 		}
 	}
 }
