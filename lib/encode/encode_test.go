@@ -3,11 +3,13 @@ package encode
 import (
 	"bytes"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/jsonscan"
 )
 
@@ -110,3 +112,20 @@ func FuzzEncode(f *testing.F) {
 }
 
 func jsonValid(b []byte) error { return jsonscan.Valid(b) }
+
+func BenchmarkEncode(b *testing.B) {
+	var in bytes.Buffer
+	if err := flowgen.New(1).Write(&in, 10000); err != nil {
+		b.Fatal(err)
+	}
+	for _, format := range []string{"ndjson", "secadvisor", "csv"} {
+		b.Run(format, func(b *testing.B) {
+			b.SetBytes(int64(in.Len()))
+			for b.Loop() {
+				if code := Run([]string{"sky-encode", "-q", "-f", format}, bytes.NewReader(in.Bytes()), io.Discard, io.Discard); code != 0 {
+					b.Fatal(code)
+				}
+			}
+		})
+	}
+}

@@ -497,3 +497,16 @@ func TestUsage(t *testing.T) {
 		t.Errorf("password shown: %s", errw.String())
 	}
 }
+
+func BenchmarkReplay(b *testing.B) {
+	var frames bytes.Buffer
+	if err := flowgen.New(1).WriteFrames(&frames, 10000, 100); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(frames.Len()))
+	for b.Loop() {
+		if code := Run([]string{"sky-flows", "-q", "--replay", "-"}, bytes.NewReader(frames.Bytes()), io.Discard, io.Discard); code != 0 {
+			b.Fatal(code)
+		}
+	}
+}
