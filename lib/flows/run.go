@@ -17,6 +17,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/analyzer"
 	"github.com/skyflows/skyflows/lib/backlog"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // source is one run of sky-flows: what reads frames and what it counts.
@@ -76,9 +77,7 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 	go func() { written <- s.write(out) }()
 	statsDone := make(chan struct{})
 	defer close(statsDone)
-	if cfg.statsInterval > 0 {
-		go s.reportEvery(cfg.statsInterval, statsDone)
-	}
+	go stage.Every(cfg.statsInterval, statsDone, func() { s.logf("stats: %s", s.stats()) })
 
 	ctx := c.Context
 	var srcErr error
@@ -111,19 +110,6 @@ func (s *source) wait(ctx context.Context, written <-chan error) error {
 			where = fmt.Sprintf(" (those on disk stay in %s for the next run)", s.cfg.bufferDir)
 		}
 		return fmt.Errorf("stdout took no more flows for %s after the signal: %d flows still buffered%s", s.cfg.drainTimeout, left.Records, where)
-	}
-}
-
-func (s *source) reportEvery(d time.Duration, done <-chan struct{}) {
-	t := time.NewTicker(d)
-	defer t.Stop()
-	for {
-		select {
-		case <-done:
-			return
-		case <-t.C:
-			s.logf("stats: %s", s.stats())
-		}
 	}
 }
 

@@ -403,6 +403,9 @@ func MembersArray(d []byte, array string, elem func(start, end int, k Kind) erro
 // with its key and the offset where its value starts (End is not set).
 // fn scans the value itself and returns where it ends, with Skip or Walk,
 // so that a decoder reads the text once. It returns the end of the object.
+// Its loop is membersArray's; the validator keeps its own, without the
+// indirect call per member, being the hot path of every stage (measured:
+// sharing this one made validation about a sixth slower).
 func Walk(d []byte, i int, fn func(m Member) (end int, err error)) (int, error) {
 	if i >= len(d) || d[i] != '{' {
 		return i, syntaxErr(d, i, "looking for beginning of object")

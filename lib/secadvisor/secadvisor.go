@@ -82,39 +82,39 @@ func (r *Record) AppendJSON(b []byte) []byte {
 		key(name)
 		b = strconv.AppendInt(b, v, 10)
 	}
-	layer := func(name string, l *Layer) {
-		if l == nil {
-			return
-		}
+	object := func(name string, fields func()) {
 		key(name)
 		b = append(b, '{')
 		first = true
-		str("Protocol", l.Protocol)
-		str("A", l.A)
-		str("B", l.B)
-		str("A_Name", l.AName)
-		str("B_Name", l.BName)
+		fields()
 		b = append(b, '}')
 		first = false
 	}
+	layer := func(name string, l *Layer) {
+		if l != nil {
+			object(name, func() {
+				str("Protocol", l.Protocol)
+				str("A", l.A)
+				str("B", l.B)
+				str("A_Name", l.AName)
+				str("B_Name", l.BName)
+			})
+		}
+	}
 	metric := func(name string, m *flow.Metric) {
-		if m == nil {
-			return
+		if m != nil {
+			object(name, func() {
+				num("ABPackets", m.ABPackets)
+				num("ABBytes", m.ABBytes)
+				num("BAPackets", m.BAPackets)
+				num("BABytes", m.BABytes)
+				num("Start", m.Start)
+				num("Last", m.Last)
+				if m.RTT != 0 {
+					num("RTT", m.RTT)
+				}
+			})
 		}
-		key(name)
-		b = append(b, '{')
-		first = true
-		num("ABPackets", m.ABPackets)
-		num("ABBytes", m.ABBytes)
-		num("BAPackets", m.BAPackets)
-		num("BABytes", m.BABytes)
-		num("Start", m.Start)
-		num("Last", m.Last)
-		if m.RTT != 0 {
-			num("RTT", m.RTT)
-		}
-		b = append(b, '}')
-		first = false
 	}
 	str("UUID", r.UUID)
 	str("LayersPath", r.LayersPath)

@@ -20,6 +20,12 @@ func (s *Stats) String() string {
 
 // Report prints the stats to w every interval until done is closed.
 func (s *Stats) Report(w io.Writer, name string, interval time.Duration, done <-chan struct{}) {
+	Every(interval, done, func() { fmt.Fprintf(w, "%s: stats: %s\n", name, s) })
+}
+
+// Every calls fn every interval (never if it is not positive) until done
+// is closed.
+func Every(interval time.Duration, done <-chan struct{}, fn func()) {
 	if interval <= 0 {
 		return
 	}
@@ -30,7 +36,7 @@ func (s *Stats) Report(w io.Writer, name string, interval time.Duration, done <-
 		case <-done:
 			return
 		case <-t.C:
-			fmt.Fprintf(w, "%s: stats: %s\n", name, s)
+			fn()
 		}
 	}
 }
