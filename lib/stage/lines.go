@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 	"unicode/utf8"
@@ -36,6 +37,15 @@ type Preparer interface {
 	Processor
 	Prepare(line []byte) (any, error)
 	Process(v any) (emitted bool, err error)
+}
+
+// Ticker is a Processor that also has work to do on a clock (closing
+// objects by age): Tick is called every TickEvery while input is idle or
+// between records, never at the same time as Record.
+type Ticker interface {
+	Processor
+	TickEvery() time.Duration
+	Tick() error
 }
 
 // Lines describes a stage that reads NDJSON records and writes output.
@@ -113,6 +123,10 @@ type loop struct {
 	reader *ndjson.Reader
 	// mu is held by the reading goroutine but while it waits for input.
 	mu sync.Mutex
+	// closed is set, under mu, once the processor is closed.
+	closed bool
+	// tickErr is an error of Tick, which stops the stage.
+	tickErr atomic.Pointer[error]
 }
 
 func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
@@ -165,6 +179,9 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	statsDone := make(chan struct{})
 	defer close(statsDone)
 	go lp.stats.Report(errw, l.Name, c.Duration("stats-interval"), statsDone)
+	if t, ok := lp.proc.(Ticker); ok {
+		go Every(t.TickEvery(), statsDone, func() { lp.tick(t) })
+	}
 
 	err := lp.wait(c, done)
 	if !c.Bool("quiet") {
@@ -205,6 +222,13 @@ func (lp *loop) wait(c *cli.Context, done <-chan error) error {
 	}()
 	select {
 	case <-locked:
+		// The reader waits for input: finish what was read (a batching
+		// stage closes its objects).
+		if lp.par == nil {
+			if err := errors.Join(lp.close(), lp.flush()); err != nil {
+				return err
+			}
+		}
 		return fmt.Errorf("stopped by signal before end of input (drain timeout %s); all records read so far were written", timeout)
 	case <-time.After(lockWait):
 		return fmt.Errorf("stopped by signal while output was blocked; up to %d buffered bytes not written", lp.out.Buffered())
@@ -221,6 +245,31 @@ func (lp *loop) flush() error {
 		return fmt.Errorf("write: %w", err)
 	}
 	return nil
+}
+
+// tick runs the processor's clock work between records.
+func (lp *loop) tick(t Ticker) {
+	lp.mu.Lock()
+	defer lp.mu.Unlock()
+	if lp.closed {
+		return
+	}
+	err := t.Tick()
+	if err == nil {
+		err = lp.flush()
+	}
+	if err != nil {
+		lp.tickErr.Store(&err)
+	}
+}
+
+// close closes the processor once; the caller holds mu.
+func (lp *loop) close() error {
+	if lp.closed {
+		return nil
+	}
+	lp.closed = true
+	return lp.proc.Close()
 }
 
 // run reads to the end of input; whatever happens, what was written is flushed.
@@ -247,6 +296,9 @@ func (lp *loop) records() error {
 		line, err := lp.reader.Next()
 		if err == io.EOF {
 			break
+		}
+		if tickErr := lp.tickErr.Load(); tickErr != nil {
+			return *tickErr
 		}
 		if err != nil {
 			var lineErr *ndjson.LineError
@@ -277,7 +329,10 @@ func (lp *loop) records() error {
 			lp.stats.Dropped.Add(1)
 		}
 	}
-	return lp.proc.Close()
+	if tickErr := lp.tickErr.Load(); tickErr != nil {
+		return *tickErr
+	}
+	return lp.close()
 }
 
 // bad counts and reports a rejected line and keeps it in the dead letter
