@@ -13,6 +13,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/skyflows/skyflows/lib/batch"
 	"github.com/skyflows/skyflows/lib/classify"
 	"github.com/skyflows/skyflows/lib/encode"
 	"github.com/skyflows/skyflows/lib/filter"
@@ -29,6 +30,7 @@ var stages = map[string]func(args []string, in *os.File, out, errw *os.File) int
 	"sky-genflows":  func(a []string, i *os.File, o, e *os.File) int { return flowgen.Run(a, i, o, e) },
 	"sky-flows":     func(a []string, i *os.File, o, e *os.File) int { return flows.Run(a, i, o, e) },
 	"sky-transform": func(a []string, i *os.File, o, e *os.File) int { return transform.Run(a, i, o, e) },
+	"sky-batch":     func(a []string, i *os.File, o, e *os.File) int { return batch.Run(a, i, o, e) },
 }
 
 func TestMain(m *testing.M) {

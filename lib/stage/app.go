@@ -37,6 +37,22 @@ func Usagef(format string, a ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, a...)}
 }
 
+// RuntimeError is a failure of the stage itself (a disk, a network), not
+// of its input: it stops the stage with exit 1.
+type RuntimeError struct{ Err error }
+
+func (e *RuntimeError) Error() string { return e.Err.Error() }
+
+func (e *RuntimeError) Unwrap() error { return e.Err }
+
+// Runtime marks err, if any, as a RuntimeError.
+func Runtime(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &RuntimeError{Err: err}
+}
+
 // IO is the set of streams a stage runs with.
 type IO struct {
 	In       io.Reader

@@ -23,7 +23,8 @@ import (
 type Processor interface {
 	// Record handles one input line. It writes what it emits to the output
 	// given to Open and reports whether it emitted anything; an error marks
-	// the line as bad input and must come before any output for that line.
+	// the line as bad input and must come before any output for that line,
+	// but a RuntimeError stops the stage.
 	Record(line []byte) (emitted bool, err error)
 	// Close finishes the output at the end of input.
 	Close() error
@@ -139,7 +140,8 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	open := func(w *bufio.Writer) (Processor, error) {
 		proc, err := l.Open(c, w)
 		var usage *UsageError
-		if err != nil && !errors.As(err, &usage) {
+		var runtime *RuntimeError
+		if err != nil && !errors.As(err, &usage) && !errors.As(err, &runtime) {
 			err = &UsageError{Err: err}
 		}
 		return proc, err
@@ -235,7 +237,18 @@ func (lp *loop) wait(c *cli.Context, done <-chan error) error {
 	}
 }
 
+// Flusher is a Processor with buffers of its own to write out whenever
+// the input goes idle (journals).
+type Flusher interface {
+	Flush() error
+}
+
 func (lp *loop) flush() error {
+	if f, ok := lp.proc.(Flusher); ok && !lp.closed {
+		if err := f.Flush(); err != nil {
+			return err
+		}
+	}
 	if lp.dead != nil {
 		if err := lp.dead.Flush(); err != nil {
 			return fmt.Errorf("dead letter: %w", err)
@@ -318,7 +331,10 @@ func (lp *loop) records() error {
 		} else {
 			emitted, err = lp.proc.Record(line)
 		}
+		var runtime *RuntimeError
 		switch {
+		case errors.As(err, &runtime):
+			return err
 		case err != nil:
 			if err := lp.bad(line, &ndjson.LineError{Line: lp.reader.Line(), Err: err}); err != nil {
 				return err

@@ -1,0 +1,404 @@
+// Package batch is the sky-batch command: it groups records into
+// compressed objects in a spool directory, each finished with fsync and an
+// atomic rename, and prints a manifest line per object. Every record is
+// also kept in a journal until its object is finished, so that a crash
+// loses nothing: the next run finishes what it finds.
+package batch
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/encode"
+	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/stage"
+)
+
+// Run is the sky-batch command.
+func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	return stage.Lines{
+		Name:  "sky-batch",
+		Usage: "group records into compressed objects in a spool directory; print a manifest line per object",
+		Flags: flags(),
+		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
+			return open(c, w, errw)
+		},
+	}.Run(args, in, out, errw)
+}
+
+func flags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: "spool", Value: "spool", EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, Usage: "the spool `DIR`"},
+		&cli.StringFlag{Name: "group-by", Value: "Tag", EnvVars: []string{"SKY_GROUP_BY"}, Usage: "group records by this top-level `FIELD` (records without it: group untagged)"},
+		&cli.BoolFlag{Name: "keep-group-field", EnvVars: []string{"SKY_KEEP_GROUP_FIELD"}, Usage: "keep the group field in the encoded records (it is in the key)"},
+		&cli.IntFlag{Name: "max-records", Value: 6000, EnvVars: []string{"SKY_MAX_RECORDS"}, Usage: "close an object at `N` records"},
+		&cli.Int64Flag{Name: "max-bytes", EnvVars: []string{"SKY_MAX_BYTES"}, Usage: "close an object once it is `BYTES` compressed (0: no limit)"},
+		&cli.DurationFlag{Name: "max-age", Value: time.Minute, EnvVars: []string{"SKY_MAX_AGE"}, Usage: "close an object `DURATION` after its first record"},
+		&cli.DurationFlag{Name: "stream-duration", Value: 24 * time.Hour, EnvVars: []string{"SKY_STREAM_DURATION"}, Usage: "start a new stream (in the keys) every `DURATION`"},
+		&cli.StringFlag{Name: "prefix", EnvVars: []string{"SKY_PREFIX"}, Usage: "key `PREFIX`"},
+		&cli.StringFlag{Name: "layout", Value: "original", EnvVars: []string{"SKY_LAYOUT"}, Usage: "key `LAYOUT`: original (PREFIX/GROUP/STREAM/SEQ.gz), aws or ibm"},
+		&cli.StringFlag{Name: "key-template", EnvVars: []string{"SKY_KEY_TEMPLATE"}, Usage: "key `TEMPLATE` with {prefix} {group} {stream} {seq} {host} {random} {ext} {year} {month} {day} {hour} {minute} {date} {time} and --var names"},
+		&cli.StringSliceFlag{Name: "var", EnvVars: []string{"SKY_KEY_VARS"}, Usage: "a key template `NAME=VALUE` (account, region... for the aws and ibm layouts)"},
+		&cli.StringFlag{Name: "host-id", EnvVars: []string{"SKY_HOST_ID"}, Usage: "the {host} of keys (default: the host name)"},
+		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_FORMAT"}, Usage: "object `FORMAT`: " + strings.Join(encode.Names(), ", ")},
+		&cli.StringSliceFlag{Name: "header", EnvVars: []string{"SKY_VPCLOGS_HEADER"}, Usage: "vpclogs: a `KEY=VALUE` of the object header (repeatable)"},
+		&cli.StringFlag{Name: "compress", Value: "gzip", EnvVars: []string{"SKY_COMPRESS"}, Usage: "`gzip` or none"},
+		&cli.IntFlag{Name: "level", Value: 5, EnvVars: []string{"SKY_GZIP_LEVEL"}, Usage: "gzip `LEVEL`, 1 (fast) to 9 (small)"},
+		&cli.StringFlag{Name: "time-field", Value: "Last", EnvVars: []string{"SKY_TIME_FIELD"}, Usage: "the record's time `FIELD` (epoch ms or s, or RFC 3339) for timestamps and key dates"},
+		&cli.StringFlag{Name: "account", EnvVars: []string{"SKY_ACCOUNT"}, TakesFile: true, Usage: "keep the bytes written, per object and in all, in `FILE` (JSON)"},
+	}
+}
+
+// batcher is the processor: open objects by group.
+type batcher struct {
+	spool            *spool
+	codec            *codec
+	tmpl             *template
+	w                *bufio.Writer
+	errw             io.Writer
+	groupBy          string
+	keep             bool
+	maxRecs          int
+	maxBytes         int64
+	maxAge           time.Duration
+	streamDur        time.Duration
+	timeField        string
+	prefix, host     string
+	account          string
+	stream           string
+	streamAt         time.Time
+	seq              map[string]int
+	open             map[string]*object
+	buf              []byte
+	objects, records int
+	bytes            int64
+}
+
+func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
+	format, err := formatOf(c.String("format"))
+	if err != nil {
+		return nil, err
+	}
+	header, err := encode.ParseHeader(c.StringSlice("header"))
+	if err != nil {
+		return nil, err
+	}
+	cd := &codec{format: format, options: encode.Options{Header: header}, level: c.Int("level"), contentType: format.ContentType}
+	ext := ""
+	switch c.String("compress") {
+	case "gzip":
+		cd.gzip, ext = true, ".gz"
+		if cd.level < 1 || cd.level > 9 {
+			return nil, fmt.Errorf("--level %d: want 1 to 9", cd.level)
+		}
+	case "none":
+	default:
+		return nil, fmt.Errorf("--compress %q: want gzip or none", c.String("compress"))
+	}
+	text := c.String("key-template")
+	if text == "" {
+		var ok bool
+		if text, ok = Layouts[c.String("layout")]; !ok {
+			return nil, fmt.Errorf("--layout %q: want original, aws or ibm", c.String("layout"))
+		}
+	}
+	text = strings.ReplaceAll(text, "{ext}", ext)
+	vars := map[string]string{}
+	for _, kv := range c.StringSlice("var") {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("--var %q: want NAME=VALUE", kv)
+		}
+		vars[k] = v
+	}
+	tmpl, err := newTemplate(text, vars)
+	if err != nil {
+		return nil, err
+	}
+	b := &batcher{
+		codec: cd, tmpl: tmpl, w: w, errw: errw, groupBy: c.String("group-by"), keep: c.Bool("keep-group-field"),
+		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"),
+		streamDur: c.Duration("stream-duration"), timeField: c.String("time-field"), prefix: c.String("prefix"),
+		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, open: map[string]*object{},
+	}
+	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 {
+		return nil, fmt.Errorf("--max-records, --max-age and --stream-duration must be positive")
+	}
+	if b.host == "" {
+		b.host, _ = os.Hostname()
+	}
+	if b.spool, err = openSpool(c.String("spool")); err != nil {
+		return nil, stage.Runtime(err)
+	}
+	if err := b.recover(); err != nil {
+		return nil, stage.Runtime(err)
+	}
+	if err := b.rotate(time.Now()); err != nil {
+		return nil, stage.Runtime(err)
+	}
+	return b, nil
+}
+
+func formatOf(name string) (encode.Format, error) {
+	f, ok := encode.Formats[name]
+	if !ok {
+		return f, fmt.Errorf("--format %q: want one of %s", name, strings.Join(encode.Names(), ", "))
+	}
+	return f, nil
+}
+
+// recover finishes the objects an earlier run left open, from their
+// journals, before any new input.
+func (b *batcher) recover() error {
+	left, err := b.spool.leftovers()
+	if err != nil {
+		return err
+	}
+	for _, m := range left {
+		// The old journal is read while the object writes a new one; a
+		// crash during recovery leaves it to be read again.
+		old, err := b.spool.keepJournal(m.ID)
+		if err != nil {
+			return err
+		}
+		o, err := b.spool.open(m, b.codec)
+		if err != nil {
+			return err
+		}
+		err = readJournal(old, func(line []byte) error {
+			encoded, ts, _ := b.prepare(line)
+			return o.add(line, encoded, ts)
+		})
+		if err != nil {
+			return fmt.Errorf("recovering %s: %w", m.Key, err)
+		}
+		fmt.Fprintf(b.errw, "sky-batch: recovered %s: %d records an earlier run left open\n", m.Key, o.records)
+		if err := b.finish(o); err != nil {
+			return err
+		}
+		os.Remove(old)
+	}
+	return nil
+}
+
+// rotate starts a new stream when the current one is over.
+func (b *batcher) rotate(now time.Time) error {
+	if b.stream != "" && now.Sub(b.streamAt) < b.streamDur {
+		return nil
+	}
+	id, err := b.spool.newStream(now)
+	if err != nil {
+		return err
+	}
+	b.stream, b.streamAt = id, now
+	clear(b.seq)
+	return nil
+}
+
+// prepare reads a record's group and time and removes the group field
+// unless it is kept.
+func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string) {
+	group, ts = "untagged", time.Now().UnixMilli()
+	var groupAt *jsonscan.Member
+	var members []jsonscan.Member
+	jsonscan.Members(line, func(m jsonscan.Member) error {
+		members = append(members, m)
+		switch {
+		case m.Is(b.groupBy):
+			if s, err := jsonscan.StringValue(line[m.Start:m.End]); err == nil && s != "" {
+				group = s
+			}
+			groupAt = &members[len(members)-1]
+		case m.Is(b.timeField):
+			if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
+				ts = t
+			}
+		}
+		return nil
+	})
+	if groupAt == nil || b.keep {
+		return line, ts, group
+	}
+	b.buf = append(b.buf[:0], '{')
+	for _, m := range members {
+		if m.Start == groupAt.Start {
+			continue
+		}
+		if len(b.buf) > 1 {
+			b.buf = append(b.buf, ',')
+		}
+		b.buf = append(b.buf, '"')
+		b.buf = append(b.buf, m.Key...)
+		b.buf = append(b.buf, '"', ':')
+		b.buf = append(b.buf, line[m.Start:m.End]...)
+	}
+	return append(b.buf, '}'), ts, group
+}
+
+// timestamp reads epoch milliseconds from a number (seconds if small) or
+// an RFC 3339 string.
+func timestamp(v []byte, k jsonscan.Kind) (int64, bool) {
+	switch k {
+	case jsonscan.Number:
+		n, err := strconv.ParseFloat(string(v), 64)
+		if err != nil || n <= 0 {
+			return 0, false
+		}
+		if n < 1e11 {
+			n *= 1000
+		}
+		return int64(n), true
+	case jsonscan.String:
+		s, _ := jsonscan.StringValue(v)
+		t, err := time.Parse(time.RFC3339, s)
+		return t.UnixMilli(), err == nil
+	}
+	return 0, false
+}
+
+// Record adds a record to its group's object.
+func (b *batcher) Record(line []byte) (bool, error) {
+	if err := jsonscan.Valid(line); err != nil {
+		return false, fmt.Errorf("decode: %w", err)
+	}
+	encoded, ts, group := b.prepare(line)
+	o := b.open[group]
+	if o == nil {
+		seq := b.seq[group]
+		key, err := b.tmpl.key(keyValues{prefix: b.prefix, group: group, stream: b.stream, host: b.host, seq: seq, first: time.UnixMilli(ts)})
+		if err != nil {
+			return false, err
+		}
+		b.seq[group] = seq + 1
+		id := fmt.Sprintf("%s-%s-%08d", b.stream, safe(group), seq)
+		if o, err = b.spool.open(meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: seq}, b.codec); err != nil {
+			return false, stage.Runtime(err)
+		}
+		b.open[group] = o
+	}
+	if err := o.add(line, encoded, ts); err != nil {
+		if o.records == 0 {
+			b.discard(group, o)
+		}
+		return false, err
+	}
+	if o.records >= b.maxRecs || (b.maxBytes > 0 && o.size() >= b.maxBytes) {
+		return true, stage.Runtime(b.close(group))
+	}
+	return true, nil
+}
+
+// discard drops an object that took no record.
+func (b *batcher) discard(group string, o *object) {
+	o.journal.Close()
+	o.part.Close()
+	for _, ext := range []string{".ndjson", ".meta", ".part"} {
+		os.Remove(b.spool.path(openDir, o.ID+ext))
+	}
+	delete(b.open, group)
+	b.seq[group]--
+}
+
+// close finishes the open object of a group.
+func (b *batcher) close(group string) error {
+	o := b.open[group]
+	delete(b.open, group)
+	return b.finish(o)
+}
+
+// finish finishes an object and prints its manifest line.
+func (b *batcher) finish(o *object) error {
+	m, err := b.spool.finish(o, b.codec)
+	if err != nil {
+		return err
+	}
+	b.objects++
+	b.records += m.Records
+	b.bytes += m.Bytes
+	data, _ := json.Marshal(m)
+	b.w.Write(data)
+	b.w.WriteByte('\n')
+	if b.account != "" {
+		return writeAccount(b.account, m)
+	}
+	return nil
+}
+
+// Flush writes the open objects' journals to their files whenever input
+// goes idle: what was read survives a crash of the process.
+func (b *batcher) Flush() error {
+	for _, o := range b.open {
+		if err := o.journalW.Flush(); err != nil {
+			return stage.Runtime(fmt.Errorf("spool: %w", err))
+		}
+	}
+	return nil
+}
+
+// TickEvery checks ages often enough for --max-age.
+func (b *batcher) TickEvery() time.Duration { return min(time.Second, b.maxAge/4) }
+
+// Tick closes the objects that reached --max-age and rotates the stream.
+func (b *batcher) Tick() error {
+	now := time.Now()
+	for _, group := range b.groups() {
+		if now.Sub(b.open[group].opened) >= b.maxAge {
+			if err := b.close(group); err != nil {
+				return err
+			}
+		}
+	}
+	return b.rotate(now)
+}
+
+func (b *batcher) groups() []string {
+	var groups []string
+	for g := range b.open {
+		groups = append(groups, g)
+	}
+	slices.Sort(groups)
+	return groups
+}
+
+// Close finishes every open object.
+func (b *batcher) Close() error {
+	for _, group := range b.groups() {
+		if err := b.close(group); err != nil {
+			return err
+		}
+	}
+	fmt.Fprintf(b.errw, "sky-batch: %d objects, %d records, %d bytes\n", b.objects, b.records, b.bytes)
+	return nil
+}
+
+// accountRecord is the accounting record of --account, as the original
+// exporter kept it.
+type accountRecord struct {
+	Objects    int       `json:"objects"`
+	TotalBytes int64     `json:"total_bytes"`
+	LastKey    string    `json:"last_key"`
+	LastBytes  int64     `json:"last_bytes"`
+	Updated    time.Time `json:"updated"`
+}
+
+// writeAccount replaces the accounting file atomically, keeping the
+// previous one as FILE.bak.
+func writeAccount(path string, m *Manifest) error {
+	var prev accountRecord
+	if data, err := os.ReadFile(path); err == nil {
+		json.Unmarshal(data, &prev)
+		os.WriteFile(path+".bak", data, 0o644)
+	}
+	rec := accountRecord{Objects: prev.Objects + 1, TotalBytes: prev.TotalBytes + m.Bytes, LastKey: m.Key, LastBytes: m.Bytes, Updated: time.Now().UTC()}
+	data, _ := json.Marshal(rec)
+	return writeAtomic(path, append(data, '\n'))
+}

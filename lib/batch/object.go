@@ -1,0 +1,253 @@
+package batch
+
+import (
+	"bufio"
+	"crypto/md5"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/skyflows/skyflows/lib/encode"
+)
+
+// The spool directory holds, for each open object, a journal of its
+// records as they came (<id>.ndjson), the object being encoded (<id>.part)
+// and what names it (<id>.meta), in open/; finished objects in ready/ and
+// their manifests in manifests/, both named by id.
+const (
+	openDir     = "open"
+	readyDir    = "ready"
+	manifestDir = "manifests"
+)
+
+// meta names an object; it is written when the object opens.
+type meta struct {
+	ID     string `json:"id"`
+	Key    string `json:"key"`
+	Group  string `json:"group"`
+	Stream string `json:"stream"`
+	Seq    int    `json:"seq"`
+}
+
+// Manifest describes a finished object for sky-s3put and other tools.
+type Manifest struct {
+	Path            string            `json:"path"`
+	Key             string            `json:"key"`
+	Records         int               `json:"records"`
+	Bytes           int64             `json:"bytes"`
+	FirstTimestamp  int64             `json:"first_timestamp"`
+	LastTimestamp   int64             `json:"last_timestamp"`
+	ContentType     string            `json:"content_type"`
+	ContentEncoding string            `json:"content_encoding,omitempty"`
+	SHA256          string            `json:"sha256"`
+	MD5             string            `json:"md5"` // base64, as S3's Content-MD5
+	Metadata        map[string]string `json:"metadata"`
+	Group           string            `json:"group"`
+	Stream          string            `json:"stream"`
+}
+
+// codec is how objects are encoded and compressed.
+type codec struct {
+	format      encode.Format
+	options     encode.Options
+	gzip        bool
+	level       int
+	contentType string
+}
+
+// object is an open object: its journal and its encoded, compressed part.
+type object struct {
+	meta
+	spool       string
+	journal     *os.File
+	journalW    *bufio.Writer
+	part        *os.File
+	counter     countingWriter
+	gz          *gzip.Writer
+	partW       *bufio.Writer
+	enc         encode.Encoder
+	records     int
+	first, last int64
+	opened      time.Time
+}
+
+// countingWriter counts what goes through to the file, compressed.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (s *spool) path(dir, name string) string { return filepath.Join(s.dir, dir, name) }
+
+// open starts an object: its meta, an empty journal and part.
+func (s *spool) open(m meta, c *codec) (*object, error) {
+	o := &object{meta: m, spool: s.dir, opened: time.Now()}
+	data, _ := json.Marshal(m)
+	if err := os.WriteFile(s.path(openDir, m.ID+".meta"), data, 0o644); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	var err error
+	if o.journal, err = os.OpenFile(s.path(openDir, m.ID+".ndjson"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	o.journalW = bufio.NewWriterSize(o.journal, 64<<10)
+	if o.part, err = os.OpenFile(s.path(openDir, m.ID+".part"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
+		o.journal.Close()
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	o.counter.w = o.part
+	var w io.Writer = &o.counter
+	if c.gzip {
+		if o.gz, err = gzip.NewWriterLevel(&o.counter, c.level); err != nil {
+			return nil, err
+		}
+		w = o.gz
+	}
+	o.partW = bufio.NewWriterSize(w, 64<<10)
+	o.enc = c.format.New(o.partW, c.options)
+	return o, nil
+}
+
+// add writes one record: verbatim to the journal, encoded to the part.
+// The journal line is written only once the encoder took the record.
+func (o *object) add(raw, encoded []byte, ts int64) error {
+	if err := o.enc.Record(encoded); err != nil {
+		return err
+	}
+	o.journalW.Write(raw)
+	if err := o.journalW.WriteByte('\n'); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	if o.records == 0 || ts < o.first {
+		o.first = ts
+	}
+	o.last = max(o.last, ts)
+	o.records++
+	return nil
+}
+
+// size is the compressed size so far, give or take a compression block.
+func (o *object) size() int64 { return o.counter.n + int64(o.partW.Buffered()) }
+
+// finish ends the object: encoded, compressed, fsynced, renamed into
+// ready/, its manifest written the same way; then the journal goes.
+func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
+	err := o.enc.Close()
+	if err == nil {
+		err = o.partW.Flush()
+	}
+	if err == nil && o.gz != nil {
+		err = o.gz.Close()
+	}
+	if err == nil {
+		err = o.part.Sync()
+	}
+	if cerr := o.part.Close(); err == nil {
+		err = cerr
+	}
+	o.journalW.Flush()
+	o.journal.Close()
+	if err != nil {
+		return nil, fmt.Errorf("spool: object %s: %w", o.Key, err)
+	}
+	ready := s.path(readyDir, o.ID)
+	if err := os.Rename(s.path(openDir, o.ID+".part"), ready); err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	m, err := describe(ready, o, c)
+	if err != nil {
+		return nil, err
+	}
+	data, _ := json.Marshal(m)
+	if err := writeAtomic(s.path(manifestDir, o.ID+".json"), append(data, '\n')); err != nil {
+		return nil, err
+	}
+	if err := syncDir(filepath.Join(s.dir, readyDir)); err != nil {
+		return nil, err
+	}
+	for _, ext := range []string{".ndjson", ".meta"} {
+		os.Remove(s.path(openDir, o.ID+ext))
+	}
+	return m, nil
+}
+
+// describe makes the manifest of a finished object, checksums included.
+func describe(path string, o *object, c *codec) (*Manifest, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	defer f.Close()
+	sha, sum := sha256.New(), md5.New()
+	n, err := io.Copy(io.MultiWriter(sha, sum), f)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	m := &Manifest{
+		Path: path, Key: o.Key, Records: o.records, Bytes: n,
+		FirstTimestamp: o.first, LastTimestamp: o.last, ContentType: c.contentType,
+		SHA256: hex.EncodeToString(sha.Sum(nil)), MD5: base64.StdEncoding.EncodeToString(sum.Sum(nil)),
+		Metadata: map[string]string{
+			"first-timestamp": strconv.FormatInt(o.first, 10), "last-timestamp": strconv.FormatInt(o.last, 10),
+			"num-records": strconv.Itoa(o.records),
+		},
+		Group: o.Group, Stream: o.Stream,
+	}
+	if c.gzip {
+		m.ContentEncoding = "gzip"
+	}
+	return m, nil
+}
+
+// writeAtomic writes a file whole or not at all: a temporary file,
+// fsynced, renamed.
+func writeAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
+}
