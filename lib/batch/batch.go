@@ -79,6 +79,7 @@ type batcher struct {
 	seq              map[string]int
 	open             map[string]*object
 	buf              []byte
+	members          []jsonscan.Member // reused by prepare
 	objects, records int
 	bytes            int64
 }
@@ -92,7 +93,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	cd := &codec{format: format, options: encode.Options{Header: header}, level: c.Int("level"), contentType: format.ContentType}
+	cd := &codec{format: format, options: encode.Options{Header: header, Validated: true}, level: c.Int("level"), contentType: format.ContentType}
 	ext := ""
 	switch c.String("compress") {
 	case "gzip":
@@ -175,7 +176,10 @@ func (b *batcher) recover() error {
 			return err
 		}
 		err = readJournal(old, func(line []byte) error {
-			encoded, ts, _ := b.prepare(line)
+			encoded, ts, _, err := b.prepare(line)
+			if err != nil {
+				return err
+			}
 			return o.add(line, encoded, ts)
 		})
 		if err != nil {
@@ -204,13 +208,13 @@ func (b *batcher) rotate(now time.Time) error {
 	return nil
 }
 
-// prepare reads a record's group and time and removes the group field
-// unless it is kept.
-func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string) {
+// prepare validates a record, reads its group and time and removes the
+// group field unless it is kept.
+func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string, err error) {
 	group, ts = "untagged", time.Now().UnixMilli()
 	var groupAt *jsonscan.Member
-	var members []jsonscan.Member
-	jsonscan.Members(line, func(m jsonscan.Member) error {
+	members := b.members[:0]
+	_, err = jsonscan.Members(line, func(m jsonscan.Member) error {
 		members = append(members, m)
 		switch {
 		case m.Is(b.groupBy):
@@ -225,8 +229,12 @@ func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string) 
 		}
 		return nil
 	})
+	b.members = members
+	if err != nil {
+		return nil, 0, "", fmt.Errorf("decode: %w", err)
+	}
 	if groupAt == nil || b.keep {
-		return line, ts, group
+		return line, ts, group, nil
 	}
 	b.buf = append(b.buf[:0], '{')
 	for _, m := range members {
@@ -241,7 +249,7 @@ func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string) 
 		b.buf = append(b.buf, '"', ':')
 		b.buf = append(b.buf, line[m.Start:m.End]...)
 	}
-	return append(b.buf, '}'), ts, group
+	return append(b.buf, '}'), ts, group, nil
 }
 
 // timestamp reads epoch milliseconds from a number (seconds if small) or
@@ -267,10 +275,10 @@ func timestamp(v []byte, k jsonscan.Kind) (int64, bool) {
 
 // Record adds a record to its group's object.
 func (b *batcher) Record(line []byte) (bool, error) {
-	if err := jsonscan.Valid(line); err != nil {
-		return false, fmt.Errorf("decode: %w", err)
+	encoded, ts, group, err := b.prepare(line)
+	if err != nil {
+		return false, err
 	}
-	encoded, ts, group := b.prepare(line)
 	o := b.open[group]
 	if o == nil {
 		seq := b.seq[group]
