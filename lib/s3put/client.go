@@ -1,0 +1,112 @@
+// Package s3put is the sky-s3put command: it uploads the objects that
+// sky-batch finished to S3-compatible storage and deletes them from the
+// spool only once the store confirmed them.
+package s3put
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go"
+)
+
+// clientOptions say how to reach the store.
+type clientOptions struct {
+	endpoint, region, profile string
+	accessKey, secretKey      string
+	pathStyle, insecure       bool
+	concurrency               int
+}
+
+// newClient makes an S3 client. Credentials come from the flags or, as in
+// the AWS CLI, from the environment, the shared files and their profiles.
+// Connections are tuned through the SDK's buildable client, which keeps
+// working where AWS_CA_BUNDLE is set.
+func newClient(ctx context.Context, o clientOptions) (*s3.Client, error) {
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = max(o.concurrency, 2)
+		t.DialContext = (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+		t.ResponseHeaderTimeout = 2 * time.Minute
+		if o.insecure {
+			if t.TLSClientConfig == nil {
+				t.TLSClientConfig = &tls.Config{}
+			}
+			t.TLSClientConfig.InsecureSkipVerify = true
+		}
+	})
+	opts := []func(*config.LoadOptions) error{config.WithHTTPClient(httpClient), config.WithRetryer(func() aws.Retryer { return aws.NopRetryer{} })}
+	if o.region != "" {
+		opts = append(opts, config.WithRegion(o.region))
+	}
+	if o.profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(o.profile))
+	}
+	if o.accessKey != "" || o.secretKey != "" {
+		opts = append(opts, config.WithCredentialsProvider(credentials.NewStaticCredentialsProvider(o.accessKey, o.secretKey, "")))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	if cfg.Region == "" {
+		cfg.Region = "us-east-1"
+	}
+	return s3.NewFromConfig(cfg, func(so *s3.Options) {
+		if o.endpoint != "" {
+			so.BaseEndpoint = aws.String(o.endpoint)
+		}
+		so.UsePathStyle = o.pathStyle
+	}), nil
+}
+
+// permanent errors will not go away by trying again: bad credentials, a
+// missing bucket, a refused request.
+var permanentCodes = map[string]string{
+	"AccessDenied":          "access denied",
+	"InvalidAccessKeyId":    "the access key is not known to the store",
+	"SignatureDoesNotMatch": "the secret key is wrong",
+	"NoSuchBucket":          "the bucket does not exist",
+	"InvalidBucketName":     "the bucket name is not valid",
+	"InvalidArgument":       "the store refused an argument",
+	"BadDigest":             "the object changed: its checksum does not match",
+	"InvalidDigest":         "the object changed: its checksum does not match",
+	"EntityTooLarge":        "the object is too large for one request",
+}
+
+// explain turns an SDK error into one plain line and says whether trying
+// again may help.
+func explain(err error) (msg string, retry bool) {
+	var apiErr smithy.APIError
+	if errors.As(err, &apiErr) {
+		if plain, ok := permanentCodes[apiErr.ErrorCode()]; ok {
+			return fmt.Sprintf("%s (%s)", plain, apiErr.ErrorCode()), false
+		}
+		var re *awshttp.ResponseError
+		if errors.As(err, &re) {
+			code := re.HTTPStatusCode()
+			if code >= 400 && code < 500 && code != 408 && code != 429 {
+				return fmt.Sprintf("%s: %s (HTTP %d)", apiErr.ErrorCode(), apiErr.ErrorMessage(), code), false
+			}
+		}
+		return fmt.Sprintf("%s: %s", apiErr.ErrorCode(), apiErr.ErrorMessage()), true
+	}
+	var netErr net.Error
+	var opErr *net.OpError
+	if errors.As(err, &opErr) {
+		return fmt.Sprintf("store unreachable: %v", opErr.Err), true
+	}
+	if errors.As(err, &netErr) {
+		return fmt.Sprintf("store unreachable: %v", netErr), true
+	}
+	return err.Error(), true
+}

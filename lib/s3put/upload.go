@@ -1,0 +1,133 @@
+package s3put
+
+import (
+	"bytes"
+	"context"
+	"crypto/md5"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// object is what to store: where, with which headers.
+type object struct {
+	key             string
+	md5             string // base64, as the manifest says; checked before upload
+	contentType     string
+	contentEncoding string
+	metadata        map[string]string
+}
+
+// errCorrupt: a spooled object is not what its manifest says.
+var errCorrupt = errors.New("the spooled object does not match its manifest's MD5: left in the spool")
+
+// storeOptions apply to every object.
+type storeOptions struct {
+	bucket       string
+	sse          string
+	kmsKeyID     string
+	storageClass string
+	partSize     int64 // also the size above which multipart is used
+}
+
+// put stores what r holds, in one request when it fits in a part, in a
+// multipart upload otherwise; every request carries its Content-MD5, which
+// the store checks, and a single request's ETag is checked against it.
+// Memory is one part, whatever the size.
+func put(ctx context.Context, c *s3.Client, so storeOptions, o object, r io.Reader) (etag string, n int64, err error) {
+	buf := make([]byte, so.partSize)
+	first, err := io.ReadFull(r, buf)
+	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+		return "", 0, err
+	}
+	if int64(first) < so.partSize {
+		sum := md5.Sum(buf[:first])
+		if o.md5 != "" && o.md5 != base64.StdEncoding.EncodeToString(sum[:]) {
+			return "", 0, errCorrupt
+		}
+		in := &s3.PutObjectInput{
+			Bucket: aws.String(so.bucket), Key: aws.String(o.key), Body: bytes.NewReader(buf[:first]),
+			ContentLength: aws.Int64(int64(first)), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+			Metadata: o.metadata,
+		}
+		so.headers(o, &in.ContentType, &in.ContentEncoding, &in.ServerSideEncryption, &in.SSEKMSKeyId, &in.StorageClass)
+		out, err := c.PutObject(ctx, in)
+		if err != nil {
+			return "", 0, err
+		}
+		etag = strings.Trim(aws.ToString(out.ETag), `"`)
+		if so.sse != "aws:kms" && etag != hex.EncodeToString(sum[:]) {
+			return "", 0, fmt.Errorf("the store's ETag %s is not the object's MD5 %x", etag, sum)
+		}
+		return etag, int64(first), nil
+	}
+	return multipart(ctx, c, so, o, buf, first, r)
+}
+
+func (so storeOptions) headers(o object, ct, ce **string, sse *types.ServerSideEncryption, kms **string, class *types.StorageClass) {
+	if o.contentType != "" {
+		*ct = aws.String(o.contentType)
+	}
+	if o.contentEncoding != "" {
+		*ce = aws.String(o.contentEncoding)
+	}
+	if so.sse != "" {
+		*sse = types.ServerSideEncryption(so.sse)
+	}
+	if so.kmsKeyID != "" {
+		*kms = aws.String(so.kmsKeyID)
+	}
+	if so.storageClass != "" {
+		*class = types.StorageClass(so.storageClass)
+	}
+}
+
+// multipart uploads in parts of partSize, the first already in buf.
+func multipart(ctx context.Context, c *s3.Client, so storeOptions, o object, buf []byte, filled int, r io.Reader) (string, int64, error) {
+	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(so.bucket), Key: aws.String(o.key), Metadata: o.metadata}
+	so.headers(o, &create.ContentType, &create.ContentEncoding, &create.ServerSideEncryption, &create.SSEKMSKeyId, &create.StorageClass)
+	mp, err := c.CreateMultipartUpload(ctx, create)
+	if err != nil {
+		return "", 0, err
+	}
+	abort := func() {
+		c.AbortMultipartUpload(context.WithoutCancel(ctx), &s3.AbortMultipartUploadInput{Bucket: aws.String(so.bucket), Key: aws.String(o.key), UploadId: mp.UploadId})
+	}
+	var parts []types.CompletedPart
+	var total int64
+	for num := int32(1); filled > 0; num++ {
+		sum := md5.Sum(buf[:filled])
+		out, err := c.UploadPart(ctx, &s3.UploadPartInput{
+			Bucket: aws.String(so.bucket), Key: aws.String(o.key), UploadId: mp.UploadId, PartNumber: aws.Int32(num),
+			Body: bytes.NewReader(buf[:filled]), ContentLength: aws.Int64(int64(filled)),
+			ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
+		})
+		if err != nil {
+			abort()
+			return "", 0, err
+		}
+		parts = append(parts, types.CompletedPart{ETag: out.ETag, PartNumber: aws.Int32(num)})
+		total += int64(filled)
+		filled, err = io.ReadFull(r, buf)
+		if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+			abort()
+			return "", 0, err
+		}
+	}
+	done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: aws.String(so.bucket), Key: aws.String(o.key), UploadId: mp.UploadId,
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+	})
+	if err != nil {
+		abort()
+		return "", 0, err
+	}
+	return strings.Trim(aws.ToString(done.ETag), `"`), total, nil
+}
