@@ -1,0 +1,289 @@
+package s3put
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/skyflows/skyflows/lib/batch"
+	"github.com/skyflows/skyflows/lib/flowgen"
+)
+
+// The tests run against a real versitygw that scripts/s3local.sh starts;
+// without it they fail.
+var (
+	s3dir    string
+	s3addr   string
+	endpoint string
+)
+
+const access, secret = "skyflows", "skyflows-test-secret"
+
+func script(args ...string) error {
+	cmd := exec.Command("../../scripts/s3local.sh", args...)
+	cmd.Env = append(os.Environ(), "S3LOCAL_DIR="+s3dir, "S3LOCAL_ADDR="+s3addr, "S3LOCAL_BUCKET=",
+		"S3LOCAL_ACCESS_KEY="+access, "S3LOCAL_SECRET_KEY="+secret)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("s3local.sh %v: %v: %s", args, err, out)
+	}
+	return nil
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "skyflows-s3")
+	if err != nil {
+		panic(err)
+	}
+	s3dir = dir
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	s3addr = ln.Addr().String()
+	ln.Close()
+	endpoint = "http://" + s3addr
+	if err := script("start"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	script("stop")
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// s3put runs sky-s3put against the test server.
+func s3put(t *testing.T, input []byte, args ...string) (string, string, int) {
+	t.Helper()
+	var out, errw bytes.Buffer
+	base := []string{"sky-s3put", "--endpoint", endpoint, "--path-style", "--region", "us-east-1",
+		"--access-key", access, "--secret-key", secret, "--max-backoff", "200ms"}
+	code := Run(append(base, args...), bytes.NewReader(input), &out, &errw)
+	return out.String(), errw.String(), code
+}
+
+func bucket(t *testing.T) string {
+	t.Helper()
+	name := strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
+	if _, errs, code := s3put(t, nil, "--bucket", name, "--create-bucket"); code != 0 {
+		t.Fatalf("create bucket: %s", errs)
+	}
+	return name
+}
+
+func client(t *testing.T) *s3.Client {
+	c, err := newClient(context.Background(), clientOptions{endpoint: endpoint, region: "us-east-1", accessKey: access, secretKey: secret, pathStyle: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// spooled runs sky-batch over n tagged flows and returns its manifests.
+func spooled(t *testing.T, n int, args ...string) ([]byte, string) {
+	t.Helper()
+	var flows, tagged bytes.Buffer
+	flowgen.New(5).Write(&flows, n)
+	for i, l := range bytes.Split(bytes.TrimSpace(flows.Bytes()), []byte("\n")) {
+		fmt.Fprintf(&tagged, "%s,\"Tag\":%q}\n", l[:len(l)-1], []string{"ingress", "egress"}[i%2])
+	}
+	spool := t.TempDir()
+	var out, errw bytes.Buffer
+	if code := batch.Run(append([]string{"sky-batch", "-q", "--spool", spool}, args...), &tagged, &out, &errw); code != 0 {
+		t.Fatalf("sky-batch: %s", errw.String())
+	}
+	return out.Bytes(), spool
+}
+
+// stored lists a bucket and reads every object's records.
+func stored(t *testing.T, name string) map[string][]string {
+	t.Helper()
+	c := client(t)
+	objects := map[string][]string{}
+	list, err := c.ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: aws.String(name)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, o := range list.Contents {
+		got, err := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(name), Key: o.Key})
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := io.Reader(got.Body)
+		if aws.ToString(got.ContentEncoding) == "gzip" {
+			body, _ = gzip.NewReader(got.Body)
+		}
+		data, _ := io.ReadAll(body)
+		got.Body.Close()
+		objects[aws.ToString(o.Key)] = strings.Split(strings.TrimSpace(string(data)), "\n")
+	}
+	return objects
+}
+
+func spoolEmpty(t *testing.T, spool string) {
+	t.Helper()
+	for _, d := range []string{"ready", "manifests", "open"} {
+		if entries, _ := os.ReadDir(filepath.Join(spool, d)); len(entries) > 0 {
+			t.Errorf("spool %s not empty: %d entries", d, len(entries))
+		}
+	}
+}
+
+// TestEndToEnd: the records in the bucket are the records that entered,
+// with the keys, metadata and encoding the manifests gave.
+func TestEndToEnd(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 3000, "--max-records", "400")
+	out, errs, code := s3put(t, manifests, "--bucket", name)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	objects := stored(t, name)
+	total := 0
+	for _, line := range strings.Split(strings.TrimSpace(string(manifests)), "\n") {
+		var m batch.Manifest
+		json.Unmarshal([]byte(line), &m)
+		if len(objects[m.Key]) != m.Records {
+			t.Errorf("%s: %d records stored, %d sent", m.Key, len(objects[m.Key]), m.Records)
+		}
+		total += len(objects[m.Key])
+		head, err := client(t).HeadObject(context.Background(), &s3.HeadObjectInput{Bucket: aws.String(name), Key: aws.String(m.Key)})
+		if err != nil || aws.ToString(head.ContentEncoding) != "gzip" || aws.ToString(head.ContentType) != "application/x-ndjson" ||
+			head.Metadata["num-records"] != fmt.Sprint(m.Records) || head.Metadata["first-timestamp"] != fmt.Sprint(m.FirstTimestamp) {
+			t.Errorf("%s: head %+v %v", m.Key, head, err)
+		}
+	}
+	if total != 3000 || strings.Count(out, `"etag"`) != len(objects) {
+		t.Errorf("%d records stored; %d objects, output:\n%s", total, len(objects), out)
+	}
+	spoolEmpty(t, spool)
+}
+
+// TestOutage: the store stops mid-run and comes back; everything is
+// stored afterwards, nothing lost.
+func TestOutage(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 2000, "--max-records", "200")
+	if err := script("stop"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(1500 * time.Millisecond)
+		script("start")
+	}()
+	_, errs, code := s3put(t, manifests, "--bucket", name)
+	if code != 0 || !strings.Contains(errs, "store unreachable") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	n := 0
+	for _, recs := range stored(t, name) {
+		n += len(recs)
+	}
+	if n != 2000 {
+		t.Fatalf("%d records stored after the outage, want 2000", n)
+	}
+	spoolEmpty(t, spool)
+}
+
+// TestRefusals: wrong credentials or a missing bucket are plain errors and
+// the objects stay in the spool.
+func TestRefusals(t *testing.T) {
+	manifests, spool := spooled(t, 100)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--bucket", "no-such-bucket"}, "the bucket does not exist (NoSuchBucket); objects stay in the spool"},
+		{[]string{"--bucket", bucket(t), "--secret-key", "wrong"}, "the secret key is wrong (SignatureDoesNotMatch)"},
+	} {
+		_, errs, code := s3put(t, manifests, c.args...)
+		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, secret) {
+			t.Errorf("%v: exit %d: %s", c.args, code, errs)
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(spool, "ready")); len(entries) == 0 {
+		t.Error("objects left the spool")
+	}
+	// Then cron mode picks them up.
+	name := bucket(t)
+	if _, errs, code := s3put(t, nil, "--bucket", name, "--spool", spool); code != 0 {
+		t.Fatalf("cron: %s", errs)
+	}
+	spoolEmpty(t, spool)
+}
+
+func TestBadManifestLines(t *testing.T) {
+	name := bucket(t)
+	manifests, _ := spooled(t, 50)
+	input := append([]byte("not json\n{\"key\":\"x\"}\n"), manifests...)
+	_, errs, code := s3put(t, input, "--bucket", name)
+	if code != 0 || !strings.Contains(errs, "line 1: manifest: ") || !strings.Contains(errs, "line 2: manifest: no path or key") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if len(stored(t, name)) != 2 {
+		t.Error("good manifests not stored")
+	}
+}
+
+func TestKeepAndSingle(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 20)
+	keep := t.TempDir()
+	if _, errs, code := s3put(t, manifests, "--bucket", name, "--keep", keep); code != 0 {
+		t.Fatal(errs)
+	}
+	kept, _ := filepath.Glob(filepath.Join(keep, "*", "*", "*.gz"))
+	if len(kept) != 2 {
+		t.Errorf("kept %v", kept)
+	}
+	spoolEmpty(t, spool)
+
+	big := bytes.Repeat([]byte("0123456789abcdef"), 6<<20/16+100) // over one 5 MiB part
+	out, errs, code := s3put(t, big, "--bucket", name, "--key", "dir/big.bin", "--part-size", "5242880")
+	if code != 0 || !strings.Contains(out, `"key":"dir/big.bin"`) {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	got, err := client(t).GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(name), Key: aws.String("dir/big.bin")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, _ := io.ReadAll(got.Body)
+	if !bytes.Equal(data, big) {
+		t.Error("multipart object differs")
+	}
+}
+
+// TestCABundle: with AWS_CA_BUNDLE set, as on these machines, the client
+// still builds and works.
+func TestCABundle(t *testing.T) {
+	bundle := "/etc/ssl/certs/ca-certificates.crt"
+	if _, err := os.Stat(bundle); err != nil {
+		t.Fatalf("no CA bundle at %s", bundle)
+	}
+	t.Setenv("AWS_CA_BUNDLE", bundle)
+	name := bucket(t)
+	manifests, _ := spooled(t, 10)
+	if _, errs, code := s3put(t, manifests, "--bucket", name); code != 0 {
+		t.Fatal(errs)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, args := range [][]string{{}, {"--bucket", "b", "--sse", "rot13"}, {"--bucket", "b", "--part-size", "100"}} {
+		if _, errs, code := s3put(t, nil, args...); code != 2 {
+			t.Errorf("%v: exit %d: %s", args, code, errs)
+		}
+	}
+}
+
