@@ -24,6 +24,7 @@ import (
 
 // Run is the sky-s3put command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	errw = &lockedWriter{w: errw} // the workers report too
 	return stage.Lines{
 		Name:  "sky-s3put",
 		Usage: "upload the objects named by sky-batch's manifest lines (and, with --spool, left in the spool) to S3",
@@ -57,6 +58,18 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "storage-class", EnvVars: []string{"SKY_S3_STORAGE_CLASS"}, Usage: "the `CLASS` (STANDARD, STANDARD_IA, GLACIER_IR...)"},
 		&cli.BoolFlag{Name: "create-bucket", Usage: "create the bucket if it does not exist"},
 	}
+}
+
+// lockedWriter serialises writes from several goroutines.
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
 }
 
 // Stored is the line printed for each object the store confirmed.
