@@ -1,21 +1,30 @@
 #!/usr/bin/env bash
 # The main job on embedded defaults: frames recorded from a real Skydive
-# analyzer replayed, their flows classified by the RFC 1918 cluster ranges,
-# the "other" ones dropped, made secadvisor records, encoded as a document.
+# analyzer replayed through the secadvisor pipeline into a bucket of a
+# local S3 server (versitygw) that this script starts and stops.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=$PWD/bin
 frames=testdata/analyzer/frames-flow.ndjson
+spool=.run/demo-spool
 
-echo "== $frames: $(wc -l < "$frames") frames recorded from a real analyzer" >&2
+scripts/s3local.sh start
+trap 'scripts/s3local.sh stop' EXIT
+eval "$(scripts/s3local.sh env)"
+rm -rf "$spool"
+
+echo "== $frames: $(wc -l < "$frames") frames recorded from a real analyzer, into s3://$SKY_S3_BUCKET" >&2
 "$bin/sky-flows" --replay "$frames" \
 	| "$bin/sky-classify" \
 	| "$bin/sky-filter" --exclude-tag other \
 	| "$bin/sky-transform" --to secadvisor --exclude-started \
-	| "$bin/sky-encode" --format secadvisor > "${TMPDIR:-/tmp}/skyflows-demo.json"
-echo "== secadvisor document: ${TMPDIR:-/tmp}/skyflows-demo.json, $(wc -c < "${TMPDIR:-/tmp}/skyflows-demo.json") bytes" >&2
-echo "== the TCP flows as CSV" >&2
-"$bin/sky-flows" -q --replay "$frames" \
-	| "$bin/sky-classify" -q \
-	| "$bin/sky-filter" -q 'Tag != "other" && Transport.Protocol == "TCP"' \
-	| "$bin/sky-encode" -q --format csv --columns UUID,Tag,Network.A,Network.B,Transport.B,Metric.ABBytes,Metric.BABytes
+	| "$bin/sky-batch" --spool "$spool" --format secadvisor --prefix demo \
+	| "$bin/sky-s3put"
+
+echo "== the objects in the bucket (versitygw keeps them as files)" >&2
+data=.run/s3/data/$SKY_S3_BUCKET
+(cd "$data" && find demo -type f | sort)
+first=$(cd "$data" && find demo -type f | sort | head -n 1)
+echo "== the first records of $first" >&2
+gzip -dc "$data/$first" | "$bin/sky-encode" -q -f json-pretty --max-line-bytes 67108864 2> /dev/null \
+	| head -n 30 || true
