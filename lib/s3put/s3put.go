@@ -93,13 +93,13 @@ type uploader struct {
 	work    chan batch.Manifest
 	wg      sync.WaitGroup
 
-	mu      sync.Mutex // guards what follows, shared with the workers
-	done    []Stored
-	seen    map[string]bool
-	fatal   error
-	stored  int
-	bytes   int64
-	left    int
+	mu     sync.Mutex // guards what follows, shared with the workers
+	done   []Stored
+	seen   map[string]bool
+	fatal  error
+	stored int
+	bytes  int64
+	left   int
 }
 
 func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.Processor, error) {
@@ -382,4 +382,3 @@ type consumed struct{}
 func (consumed) Record([]byte) (bool, error) { return false, errors.New("input after the object") }
 
 func (consumed) Close() error { return nil }
-

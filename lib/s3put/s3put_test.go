@@ -286,4 +286,3 @@ func TestUsage(t *testing.T) {
 		}
 	}
 }
-
