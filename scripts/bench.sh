@@ -89,6 +89,52 @@ live() {
 live flows-live "sky-flows live from sky-analyzer-sim" "cat > /dev/null" 18481
 live flows-backlog "sky-flows live, stdout blocked 3 s" "sleep 3; cat > /dev/null" 18482
 
+# sky-batch: flow JSON into gzip objects (level 5, its default) on one
+# core, next to gzip -6; the ratio is compressed / raw.
+batchrun() {
+	local key=$1 name=$2
+	shift 2
+	rm -rf "$work/spool"
+	run "$key" "$name" "$work/flows.ndjson" "$bin/sky-batch" -q --spool "$work/spool" --max-age 1h "$@"
+	ratio[$key]=$(echo "scale=4; $(cat "$work/spool"/ready/* | wc -c) / $(stat -c %s "$work/flows.ndjson")" | bc)
+}
+declare -A ratio
+GOMAXPROCS=1 batchrun batch "sky-batch (gzip, 6000 records an object)"
+GOMAXPROCS=1 batchrun batch-1m "sky-batch --max-records 1000000" --max-records 1000000
+run gzip "gzip -6" "$work/flows.ndjson" gzip -6
+ratio[gzip]=$(echo "scale=4; $(gzip -6 -c "$work/flows.ndjson" | wc -c) / $(stat -c %s "$work/flows.ndjson")" | bc)
+
+# sky-s3put: objects of about 256 KiB into the local versitygw.
+export S3LOCAL_DIR="$work/s3" S3LOCAL_ADDR=127.0.0.1:17070 S3LOCAL_BUCKET=bench
+scripts/s3local.sh start 2> /dev/null
+trap 'scripts/s3local.sh stop; rm -rf "$work"' EXIT
+eval "$(scripts/s3local.sh env)"
+rm -rf "$work/spool"
+head -n 60000 "$work/flows.ndjson" | "$bin/sky-batch" -q --spool "$work/spool" --compress none --max-bytes 262144 \
+	--max-records 1000000 --max-age 1h > "$work/manifests"
+objects=$(wc -l < "$work/manifests")
+cp -r "$work/spool/ready" "$work/copy"
+start=$(date +%s%N)
+"$bin/sky-s3put" -q --concurrency 8 < "$work/manifests" > /dev/null
+end=$(date +%s%N)
+s3rate=$(echo "$objects * 1000000000 / ($end - $start)" | bc)
+awsrate="-"
+if command -v aws > /dev/null; then
+	start=$(date +%s%N)
+	aws --endpoint-url "$SKY_S3_ENDPOINT" s3 cp --recursive --quiet "$work/copy" "s3://$SKY_S3_BUCKET/aws/" 2> /dev/null
+	end=$(date +%s%N)
+	awsrate=$(echo "$objects * 1000000000 / ($end - $start)" | bc)
+fi
+rclonerate="-"
+if command -v rclone > /dev/null; then
+	start=$(date +%s%N)
+	RCLONE_CONFIG_L_TYPE=s3 RCLONE_CONFIG_L_PROVIDER=Other RCLONE_CONFIG_L_ENDPOINT="$SKY_S3_ENDPOINT" \
+		RCLONE_CONFIG_L_ACCESS_KEY_ID="$AWS_ACCESS_KEY_ID" RCLONE_CONFIG_L_SECRET_ACCESS_KEY="$AWS_SECRET_ACCESS_KEY" \
+		rclone copy "$work/copy" "l:$SKY_S3_BUCKET/rclone/" --transfers 8 2> /dev/null
+	end=$(date +%s%N)
+	rclonerate=$(echo "$objects * 1000000000 / ($end - $start)" | bc)
+fi
+
 if command -v jq > /dev/null; then
 	run jq-tag "jq -c 'select(.Tag != \"other\")'" "$work/tagged-jq.ndjson" jq -c 'select(.Tag != "other")'
 	run jq-expr "jq -c 'select(EXPR)'" "$work/tagged-jq.ndjson" jq -c "$jqexpr"
@@ -104,3 +150,8 @@ else
 	echo "jq is not installed: no jq comparison in this run"
 fi
 echo "EXPR = $expr"
+echo
+echo "sky-batch on one core: ${rate[batch]} flows/s, ratio ${ratio[batch]}; gzip -6: ratio ${ratio[gzip]};" \
+	"sky-batch vs gzip -6: $(echo "scale=1; ${rate[batch]} / ${rate[gzip]}" | bc)x"
+echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 60000 / n / objects / 1024 )) KiB ($objects objects, 8 at once);" \
+	"aws s3 cp --recursive: $awsrate objects/s; rclone copy: $rclonerate objects/s (- when not installed)"
