@@ -111,11 +111,11 @@ trap 'scripts/s3local.sh stop; rm -rf "$work"' EXIT
 eval "$(scripts/s3local.sh env)"
 rm -rf "$work/spool"
 head -n 60000 "$work/flows.ndjson" | "$bin/sky-batch" -q --spool "$work/spool" --compress none --max-bytes 262144 \
-	--max-records 1000000 --max-age 1h > "$work/manifests"
+	--max-records 1000000 --max-age 1h > "$work/manifests" 2> /dev/null
 objects=$(wc -l < "$work/manifests")
 cp -r "$work/spool/ready" "$work/copy"
 start=$(date +%s%N)
-"$bin/sky-s3put" -q --concurrency 8 < "$work/manifests" > /dev/null
+"$bin/sky-s3put" -q --concurrency 8 < "$work/manifests" > /dev/null 2>&1
 end=$(date +%s%N)
 s3rate=$(echo "$objects * 1000000000 / ($end - $start)" | bc)
 awsrate="-"
