@@ -19,6 +19,7 @@ import (
 	"github.com/skyflows/skyflows/lib/filter"
 	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/flows"
+	"github.com/skyflows/skyflows/lib/s3put"
 	"github.com/skyflows/skyflows/lib/transform"
 )
 
@@ -31,6 +32,7 @@ var stages = map[string]func(args []string, in *os.File, out, errw *os.File) int
 	"sky-flows":     func(a []string, i *os.File, o, e *os.File) int { return flows.Run(a, i, o, e) },
 	"sky-transform": func(a []string, i *os.File, o, e *os.File) int { return transform.Run(a, i, o, e) },
 	"sky-batch":     func(a []string, i *os.File, o, e *os.File) int { return batch.Run(a, i, o, e) },
+	"sky-s3put":     func(a []string, i *os.File, o, e *os.File) int { return s3put.Run(a, i, o, e) },
 }
 
 func TestMain(m *testing.M) {
@@ -52,6 +54,9 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("FLOWS", filepath.Join(testdata, "flows"))
 			env.Setenv("FRAMES", filepath.Join(testdata, "analyzer"))
+			env.Setenv("SCRIPTS", filepath.Join(testdata, "..", "scripts"))
+			env.Setenv("SKYFLOWS_BIN", "/nonexistent") // the pipelines use the commands of the scripts
+			env.Defer(func() { stopS3(env.WorkDir) })
 			state := &analyzerState{}
 			env.Values[analyzerKey{}] = state
 			env.Defer(state.stop)
@@ -62,6 +67,7 @@ func TestScripts(t *testing.T) {
 			"sumstats":  sumstats,
 			"analyzer":  analyzerCmd,
 			"waitlines": waitlines,
+			"s3":        s3Cmd,
 		},
 	})
 }

@@ -53,7 +53,8 @@ func flags() []cli.Flag {
 		&cli.StringSliceFlag{Name: "header", EnvVars: []string{"SKY_VPCLOGS_HEADER"}, Usage: "vpclogs: a `KEY=VALUE` of the object header (repeatable)"},
 		&cli.StringFlag{Name: "compress", Value: "gzip", EnvVars: []string{"SKY_COMPRESS"}, Usage: "`gzip` or none"},
 		&cli.IntFlag{Name: "level", Value: 5, EnvVars: []string{"SKY_GZIP_LEVEL"}, Usage: "gzip `LEVEL`, 1 (fast) to 9 (small)"},
-		&cli.StringFlag{Name: "time-field", Value: "Last", EnvVars: []string{"SKY_TIME_FIELD"}, Usage: "the record's time `FIELD` (epoch ms or s, or RFC 3339) for timestamps and key dates"},
+		&cli.StringSliceFlag{Name: "time-field", Value: cli.NewStringSlice("Last", "end", "end_time"), EnvVars: []string{"SKY_TIME_FIELD"},
+			Usage: "the record's time `FIELDS`, the first present counts (epoch ms or s, or RFC 3339), for timestamps and key dates"},
 		&cli.StringFlag{Name: "account", EnvVars: []string{"SKY_ACCOUNT"}, TakesFile: true, Usage: "keep the bytes written, per object and in all, in `FILE` (JSON)"},
 	}
 }
@@ -71,7 +72,7 @@ type batcher struct {
 	maxBytes         int64
 	maxAge           time.Duration
 	streamDur        time.Duration
-	timeField        string
+	timeFields       []string
 	prefix, host     string
 	account          string
 	stream           string
@@ -128,7 +129,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	b := &batcher{
 		codec: cd, tmpl: tmpl, w: w, errw: errw, groupBy: c.String("group-by"), keep: c.Bool("keep-group-field"),
 		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"),
-		streamDur: c.Duration("stream-duration"), timeField: c.String("time-field"), prefix: c.String("prefix"),
+		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"), prefix: c.String("prefix"),
 		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, open: map[string]*object{},
 	}
 	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 {
@@ -212,6 +213,7 @@ func (b *batcher) rotate(now time.Time) error {
 // group field unless it is kept.
 func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string, err error) {
 	group, ts = "untagged", time.Now().UnixMilli()
+	rank := len(b.timeFields) // of the time field found
 	var groupAt *jsonscan.Member
 	members := b.members[:0]
 	_, err = jsonscan.Members(line, func(m jsonscan.Member) error {
@@ -222,9 +224,14 @@ func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string, 
 				group = s
 			}
 			groupAt = &members[len(members)-1]
-		case m.Is(b.timeField):
-			if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
-				ts = t
+		default:
+			for i, name := range b.timeFields[:rank] {
+				if m.Is(name) {
+					if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
+						ts, rank = t, i
+					}
+					break
+				}
 			}
 		}
 		return nil

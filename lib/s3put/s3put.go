@@ -82,7 +82,7 @@ type Stored struct {
 
 // uploader is the processor: manifests in, uploads on workers, lines out.
 type uploader struct {
-	ctx     context.Context // cancelled by a signal: no more waiting out outages
+	ctx     context.Context // cancelled by a signal: no more waiting out an outage
 	client  *s3.Client
 	store   storeOptions
 	keep    string
@@ -198,15 +198,9 @@ func (u *uploader) Record(line []byte) (bool, error) {
 	if dup {
 		return false, nil
 	}
-	select {
-	case u.work <- m:
-	case <-u.ctx.Done():
-		// Stopping: the object stays in the spool for the next run.
-		u.mu.Lock()
-		u.left++
-		u.mu.Unlock()
-		return false, nil
-	}
+	// Even after a signal: the stage reads to the end of its input and
+	// uploads what it names; only waiting out an outage stops.
+	u.work <- m
 	u.writeDone()
 	return true, nil
 }

@@ -1,0 +1,54 @@
+package clitest
+
+import (
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// s3Cmd runs a versitygw for the script with scripts/s3local.sh:
+//
+//	s3 start    on a free port, data in $WORK/s3; sets AWS_* and SKY_S3_*
+//	s3 stop | s3 restart
+func s3Cmd(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 1 {
+		ts.Fatalf("usage: s3 start|stop|restart")
+	}
+	addr := ts.Getenv("S3LOCAL_ADDR")
+	if args[0] == "start" {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ts.Check(err)
+		addr = ln.Addr().String()
+		ln.Close()
+		ts.Setenv("S3LOCAL_ADDR", addr)
+		ts.Setenv("S3LOCAL_DIR", ts.MkAbs("s3"))
+		ts.Setenv("S3LOCAL_BUCKET", "")
+		for k, v := range map[string]string{
+			"AWS_ACCESS_KEY_ID": "skyflows", "AWS_SECRET_ACCESS_KEY": "skyflows-local-secret", "AWS_REGION": "us-east-1",
+			"SKY_S3_ENDPOINT": "http://" + addr, "SKY_S3_BUCKET": "flows", "SKY_S3_PATH_STYLE": "true",
+		} {
+			ts.Setenv(k, v)
+		}
+	}
+	for _, step := range map[string][]string{"start": {"start"}, "stop": {"stop"}, "restart": {"stop", "start"}}[args[0]] {
+		cmd := exec.Command(filepath.Join(ts.Getenv("SCRIPTS"), "s3local.sh"), step)
+		cmd.Env = append(os.Environ(), "S3LOCAL_ADDR="+addr, "S3LOCAL_DIR="+ts.Getenv("S3LOCAL_DIR"), "S3LOCAL_BUCKET=")
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			ts.Fatalf("s3local.sh %s: %v: %s", step, err, out)
+		}
+	}
+}
+
+// stopS3 stops a script's versitygw, if it started one.
+func stopS3(work string) {
+	if _, err := os.Stat(filepath.Join(work, "s3", "pid")); err != nil {
+		return
+	}
+	cmd := exec.Command("../scripts/s3local.sh", "stop")
+	cmd.Env = append(os.Environ(), "S3LOCAL_DIR="+filepath.Join(work, "s3"))
+	cmd.Run()
+}
