@@ -135,6 +135,28 @@ if command -v rclone > /dev/null; then
 	rclonerate=$(echo "$objects * 1000000000 / ($end - $start)" | bc)
 fi
 
+# The whole secadvisor pipeline, replay to bucket: each stage's CPU time.
+"$bin/sky-genflows" -n "$n" --frames 100 > "$work/frames.ndjson"
+stages=(flows classify filter transform batch s3put)
+timed() { local name=$1; shift; /usr/bin/time -o "$work/cpu.$name" -f '%U %S' "$@"; }
+start=$(date +%s%N)
+timed flows "$bin/sky-flows" -q --replay "$work/frames.ndjson" \
+	| timed classify "$bin/sky-classify" -q \
+	| timed filter "$bin/sky-filter" -q --exclude-tag other \
+	| timed transform "$bin/sky-transform" -q --to secadvisor \
+	| timed batch "$bin/sky-batch" -q --spool "$work/pipe-spool" --format secadvisor 2> /dev/null \
+	| timed s3put "$bin/sky-s3put" -q > /dev/null 2> /dev/null
+end=$(date +%s%N)
+pipesecs=$(echo "scale=3; ($end - $start) / 1000000000" | bc)
+piperate=$(echo "$n / $pipesecs" | bc)
+cpu=""
+total=0
+for s in "${stages[@]}"; do
+	c=$(awk '{print $1 + $2}' "$work/cpu.$s")
+	total=$(echo "$total + $c" | bc)
+	cpu="$cpu $s ${c}s"
+done
+
 if command -v jq > /dev/null; then
 	run jq-tag "jq -c 'select(.Tag != \"other\")'" "$work/tagged-jq.ndjson" jq -c 'select(.Tag != "other")'
 	run jq-expr "jq -c 'select(EXPR)'" "$work/tagged-jq.ndjson" jq -c "$jqexpr"
@@ -153,5 +175,6 @@ echo "EXPR = $expr"
 echo
 echo "sky-batch on one core: ${rate[batch]} flows/s, ratio ${ratio[batch]}; gzip -6: ratio ${ratio[gzip]};" \
 	"sky-batch vs gzip -6: $(echo "scale=1; ${rate[batch]} / ${rate[gzip]}" | bc)x"
+echo "secadvisor pipeline, replay to bucket: $piperate flows/s ($n flows in ${pipesecs}s); CPU:$cpu (total ${total}s on $(nproc) cores)"
 echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 60000 / n / objects / 1024 )) KiB ($objects objects, 8 at once);" \
 	"aws s3 cp --recursive: $awsrate objects/s; rclone copy: $rclonerate objects/s (- when not installed)"
