@@ -92,6 +92,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	}.Run(args, in, out, errw)
 }
 
+// passThrough writes every valid record as it came.
 type passThrough struct{ w *bufio.Writer }
 
 func (p passThrough) Record(line []byte) (bool, error) {
@@ -103,6 +104,15 @@ func (p passThrough) Record(line []byte) (bool, error) {
 }
 
 func (passThrough) Close() error { return nil }
+
+// validObject checks that line is one JSON object, with the scanner's
+// plain error messages.
+func validObject(line []byte) error {
+	if _, err := jsonscan.Members(line, nil); err != nil {
+		return fmt.Errorf("decode: %w", err)
+	}
+	return nil
+}
 
 // Appender is a record that writes its own JSON, faster than reflection.
 type Appender interface {
