@@ -89,7 +89,7 @@ live() {
 live flows-live "sky-flows live from sky-analyzer-sim" "cat > /dev/null" 18481
 live flows-backlog "sky-flows live, stdout blocked 3 s" "sleep 3; cat > /dev/null" 18482
 
-# sky-batch: flow JSON into gzip objects (level 5, its default) on one
+# sky-batch: flow JSON into gzip objects (level 6, its default) on one
 # core, next to gzip -6; the ratio is compressed / raw.
 batchrun() {
 	local key=$1 name=$2
@@ -99,7 +99,7 @@ batchrun() {
 	ratio[$key]=$(echo "scale=4; $(cat "$work/spool"/ready/* | wc -c) / $(stat -c %s "$work/flows.ndjson")" | bc)
 }
 declare -A ratio
-GOMAXPROCS=1 batchrun batch "sky-batch (gzip, 6000 records an object)"
+GOMAXPROCS=1 batchrun batch "sky-batch (gzip -6, 6000 records an object)"
 GOMAXPROCS=1 batchrun batch-1m "sky-batch --max-records 1000000" --max-records 1000000
 run gzip "gzip -6" "$work/flows.ndjson" gzip -6
 ratio[gzip]=$(echo "scale=4; $(gzip -6 -c "$work/flows.ndjson" | wc -c) / $(stat -c %s "$work/flows.ndjson")" | bc)

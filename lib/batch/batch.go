@@ -52,7 +52,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_FORMAT"}, Usage: "object `FORMAT`: " + strings.Join(encode.Names(), ", ")},
 		&cli.StringSliceFlag{Name: "header", EnvVars: []string{"SKY_VPCLOGS_HEADER"}, Usage: "vpclogs: a `KEY=VALUE` of the object header (repeatable)"},
 		&cli.StringFlag{Name: "compress", Value: "gzip", EnvVars: []string{"SKY_COMPRESS"}, Usage: "`gzip` or none"},
-		&cli.IntFlag{Name: "level", Value: 5, EnvVars: []string{"SKY_GZIP_LEVEL"}, Usage: "gzip `LEVEL`, 1 (fast) to 9 (small)"},
+		&cli.IntFlag{Name: "level", Value: 6, EnvVars: []string{"SKY_GZIP_LEVEL"}, Usage: "gzip `LEVEL`, 1 (fast) to 9 (small)"},
 		&cli.StringSliceFlag{Name: "time-field", Value: cli.NewStringSlice("Last", "end", "end_time"), EnvVars: []string{"SKY_TIME_FIELD"},
 			Usage: "the record's time `FIELDS`, the first present counts (epoch ms or s, or RFC 3339), for timestamps and key dates"},
 		&cli.StringFlag{Name: "account", EnvVars: []string{"SKY_ACCOUNT"}, TakesFile: true, Usage: "keep the bytes written, per object and in all, in `FILE` (JSON)"},
