@@ -44,6 +44,7 @@ func flags() []cli.Flag {
 		&cli.Int64Flag{Name: "max-bytes", EnvVars: []string{"SKY_MAX_BYTES"}, Usage: "close an object once it is `BYTES` compressed (0: no limit)"},
 		&cli.DurationFlag{Name: "max-age", Value: time.Minute, EnvVars: []string{"SKY_MAX_AGE"}, Usage: "close an object `DURATION` after its first record"},
 		&cli.DurationFlag{Name: "stream-duration", Value: 24 * time.Hour, EnvVars: []string{"SKY_STREAM_DURATION"}, Usage: "start a new stream (in the keys) every `DURATION`"},
+		&cli.IntFlag{Name: "max-open", Value: 64, EnvVars: []string{"SKY_MAX_OPEN"}, Usage: "keep at most `N` objects open (groups); the oldest closes first"},
 		&cli.StringFlag{Name: "prefix", EnvVars: []string{"SKY_PREFIX"}, Usage: "key `PREFIX`"},
 		&cli.StringFlag{Name: "layout", Value: "original", EnvVars: []string{"SKY_LAYOUT"}, Usage: "key `LAYOUT`: original (PREFIX/GROUP/STREAM/SEQ.gz), aws or ibm"},
 		&cli.StringFlag{Name: "key-template", EnvVars: []string{"SKY_KEY_TEMPLATE"}, Usage: "key `TEMPLATE` with {prefix} {group} {stream} {seq} {host} {random} {ext} {year} {month} {day} {hour} {minute} {date} {time} and --var names"},
@@ -71,6 +72,7 @@ type batcher struct {
 	maxRecs          int
 	maxBytes         int64
 	maxAge           time.Duration
+	maxOpen          int
 	streamDur        time.Duration
 	timeFields       []string
 	prefix, host     string
@@ -128,12 +130,12 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	}
 	b := &batcher{
 		codec: cd, tmpl: tmpl, w: w, errw: errw, groupBy: c.String("group-by"), keep: c.Bool("keep-group-field"),
-		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"),
+		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"), maxOpen: c.Int("max-open"),
 		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"), prefix: c.String("prefix"),
 		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, open: map[string]*object{},
 	}
-	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 {
-		return nil, fmt.Errorf("--max-records, --max-age and --stream-duration must be positive")
+	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 || b.maxOpen <= 0 {
+		return nil, fmt.Errorf("--max-records, --max-age, --max-open and --stream-duration must be positive")
 	}
 	if b.host == "" {
 		b.host, _ = os.Hostname()
@@ -287,6 +289,11 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		return false, err
 	}
 	o := b.open[group]
+	if o == nil && len(b.open) >= b.maxOpen {
+		if err := b.close(b.oldest()); err != nil {
+			return false, stage.Runtime(err)
+		}
+	}
 	if o == nil {
 		seq := b.seq[group]
 		key, err := b.tmpl.key(keyValues{prefix: b.prefix, group: group, stream: b.stream, host: b.host, seq: seq, first: time.UnixMilli(ts)})
@@ -373,6 +380,17 @@ func (b *batcher) Tick() error {
 		}
 	}
 	return b.rotate(now)
+}
+
+// oldest is the group whose object opened first.
+func (b *batcher) oldest() string {
+	var group string
+	for g, o := range b.open {
+		if group == "" || o.opened.Before(b.open[group].opened) {
+			group = g
+		}
+	}
+	return group
 }
 
 func (b *batcher) groups() []string {

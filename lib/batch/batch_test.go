@@ -273,6 +273,14 @@ func TestUnwritableSpool(t *testing.T) {
 	}
 }
 
+// TestMaxOpen: grouping by a field of many values keeps few files open.
+func TestMaxOpen(t *testing.T) {
+	out, errs, code := run(t, tagged(t, 300), "--spool", t.TempDir(), "--group-by", "UUID", "--max-open", "5")
+	if code != 0 || len(manifests(t, out)) != 300 {
+		t.Fatalf("exit %d, %d objects: %s", code, len(manifests(t, out)), errs)
+	}
+}
+
 func TestAccount(t *testing.T) {
 	acc := filepath.Join(t.TempDir(), "account.json")
 	out, _, _ := run(t, tagged(t, 30), "--spool", t.TempDir(), "--account", acc, "--max-records", "5")

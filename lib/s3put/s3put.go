@@ -247,6 +247,7 @@ func (u *uploader) upload(m batch.Manifest) {
 			u.done = append(u.done, Stored{Key: m.Key, ETag: etag, Bytes: n, DurationMs: time.Since(start).Milliseconds()})
 			u.stored++
 			u.bytes += n
+			delete(u.seen, m.Path) // gone from the spool: memory stays flat
 			u.mu.Unlock()
 			return
 		}
