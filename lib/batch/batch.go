@@ -188,6 +188,12 @@ func (b *batcher) recover() error {
 		if err != nil {
 			return fmt.Errorf("recovering %s: %w", m.Key, err)
 		}
+		if o.records == 0 {
+			// Opened, but the crash came before any record was written out.
+			b.spool.discard(o)
+			os.Remove(old)
+			continue
+		}
 		fmt.Fprintf(b.errw, "sky-batch: recovered %s: %d records an earlier run left open\n", m.Key, o.records)
 		if err := b.finish(o); err != nil {
 			return err
@@ -319,13 +325,9 @@ func (b *batcher) Record(line []byte) (bool, error) {
 	return true, nil
 }
 
-// discard drops an object that took no record.
+// discard drops an open object that took no record.
 func (b *batcher) discard(group string, o *object) {
-	o.journal.Close()
-	o.part.Close()
-	for _, ext := range []string{".ndjson", ".meta", ".part"} {
-		os.Remove(b.spool.path(openDir, o.ID+ext))
-	}
+	b.spool.discard(o)
 	delete(b.open, group)
 	b.seq[group]--
 }

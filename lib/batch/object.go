@@ -142,6 +142,15 @@ func (o *object) add(raw, encoded []byte, ts int64) error {
 	return nil
 }
 
+// discard removes an open object's files.
+func (s *spool) discard(o *object) {
+	o.journal.Close()
+	o.part.Close()
+	for _, ext := range []string{".ndjson", ".meta", ".part"} {
+		os.Remove(s.path(openDir, o.ID+ext))
+	}
+}
+
 // size is the compressed size so far, give or take a compression block.
 func (o *object) size() int64 { return o.counter.n + int64(o.partW.Buffered()) }
 
