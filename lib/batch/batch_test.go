@@ -249,6 +249,9 @@ func TestRecoverAfterCrash(t *testing.T) {
 		o.journalW.Flush()
 		o.journal.WriteString(`{"UUID":"torn`)
 	}
+	// And an object opened just before the crash, with nothing written out.
+	os.WriteFile(filepath.Join(spool, openDir, "x.meta"), []byte(`{"id":"x","key":"k/x","group":"g","stream":"s","seq":0}`), 0o644)
+	os.WriteFile(filepath.Join(spool, openDir, "x.ndjson"), nil, 0o644)
 	rout, errs, code := run(t, nil, "--spool", spool)
 	if code != 0 || strings.Count(errs, "recovered") != 3 {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -257,8 +260,11 @@ func TestRecoverAfterCrash(t *testing.T) {
 	for _, m := range manifests(t, rout) {
 		total += len(contents(t, m))
 	}
-	if total != 300 {
-		t.Fatalf("%d records recovered, want 300", total)
+	if total != 300 || len(manifests(t, rout)) != 3 {
+		t.Fatalf("%d records recovered in %d objects, want 300 in 3", total, len(manifests(t, rout)))
+	}
+	if entries, _ := os.ReadDir(filepath.Join(spool, openDir)); len(entries) != 0 {
+		t.Errorf("left open: %v", entries)
 	}
 }
 
