@@ -115,6 +115,7 @@ func (s *source) wait(ctx context.Context, written <-chan error) error {
 
 // write copies queued flows to out, flushing whenever the queue is empty.
 func (s *source) write(out io.Writer) error {
+	stage.GrowPipe(out)
 	w := bufio.NewWriterSize(out, 256<<10)
 	for {
 		b, ok, err := s.queue.Pop()

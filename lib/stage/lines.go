@@ -135,6 +135,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	if policy != OnErrorSkip && policy != OnErrorFail {
 		return Usagef("--on-error: want skip or fail, got %q", policy)
 	}
+	GrowPipe(out)
 	w := bufio.NewWriterSize(out, writeBuffer)
 	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, out: w}
 	open := func(w *bufio.Writer) (Processor, error) {

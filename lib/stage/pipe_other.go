@@ -1,0 +1,7 @@
+//go:build !linux
+
+package stage
+
+import "io"
+
+func GrowPipe(io.Writer) {}
