@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 
@@ -87,6 +88,9 @@ func Execute(app *cli.App, args []string) int {
 // ExecuteContext is Execute under a parent context, which tests cancel
 // in place of a signal.
 func ExecuteContext(parent context.Context, app *cli.App, args []string) int {
+	if path := os.Getenv("SKY_CPUPROFILE"); path != "" {
+		defer profile(fmt.Sprintf("%s.%s.%d", path, app.Name, os.Getpid()))()
+	}
 	ownHelpAndVersion(app)
 	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -113,6 +117,23 @@ func isFlagError(err error) bool {
 	msg := err.Error()
 	return strings.HasPrefix(msg, "Required flag") || strings.HasPrefix(msg, "invalid value") ||
 		strings.HasPrefix(msg, "flag provided but not defined")
+}
+
+// profile writes a CPU profile of the run to path (SKY_CPUPROFILE=PREFIX
+// profiles every stage of a pipeline, each to PREFIX.NAME.PID).
+func profile(path string) (stop func()) {
+	f, err := os.Create(path)
+	if err != nil {
+		return func() {}
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return func() {}
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}
 }
 
 // ownHelpAndVersion gives app --help and --version flags of its own in
