@@ -296,11 +296,11 @@ func TestReconnect(t *testing.T) {
 // included, without closing; sky-flows notices within --read-timeout.
 func TestDeadConnection(t *testing.T) {
 	s := server(t, analyzertest.Config{PingInterval: 100 * time.Millisecond})
-	p := start(t, nil, "--analyzer", s.URL(), "--read-timeout", "500ms", "--max-backoff", "100ms")
+	p := start(t, nil, "--analyzer", s.URL(), "--read-timeout", "1s", "--max-backoff", "100ms")
 	if err := s.WaitSubscribers(1, 5*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(700 * time.Millisecond) // pings keep a quiet connection alive
+	time.Sleep(1500 * time.Millisecond) // pings keep a quiet connection alive
 	if strings.Contains(p.err.String(), "connection dead") {
 		t.Fatalf("reconnected although pings came: %s", p.err)
 	}
