@@ -357,7 +357,7 @@ func TestSlowDownstream(t *testing.T) {
 	s.Publish(flows...)
 	s.Flush()
 	st := s.Stats()
-	if st.MaxBlock > 100*time.Millisecond || st.Dropped > 0 {
+	if st.MaxBlock > 250*time.Millisecond || st.Dropped > 0 { // blocked, it would be seconds
 		t.Errorf("the analyzer was held back: %+v", st)
 	}
 	t.Logf("longest write of the analyzer: %s", st.MaxBlock)
