@@ -35,7 +35,7 @@ func (a *analyzerState) stop() {
 //	analyzer flush                   wait until every queued frame is written
 //	analyzer wait N                  wait for N subscribers
 //	analyzer stop | restart          crash it, start it again on the same port
-//	analyzer check                   fail if a write blocked over 200ms or a queue overflowed
+//	analyzer check                   fail if a write blocked over 250ms or a queue overflowed
 func analyzerCmd(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) == 0 {
 		ts.Fatalf("usage: analyzer start|publish|flush|wait|stop|restart|check ...")
@@ -77,7 +77,7 @@ func analyzerCmd(ts *testscript.TestScript, neg bool, args []string) {
 	case "restart":
 		ts.Check(a.srv.Restart())
 	case "check":
-		if st := a.srv.Stats(); st.MaxBlock > 200*time.Millisecond || st.Dropped > 0 {
+		if st := a.srv.Stats(); st.MaxBlock > 250*time.Millisecond || st.Dropped > 0 {
 			ts.Fatalf("the analyzer was held back: %+v", st)
 		}
 	default:
