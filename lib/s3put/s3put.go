@@ -234,6 +234,15 @@ func (u *uploader) worker() {
 // upload stores one object, trying again with backoff while the failure
 // may pass, and then removes it from the spool.
 func (u *uploader) upload(m batch.Manifest) {
+	if _, err := os.Stat(m.Path); errors.Is(err, os.ErrNotExist) {
+		// An earlier run stored and removed the object, and died before
+		// its manifest went: the manifest alone is left to remove.
+		fmt.Fprintf(u.errw, "sky-s3put: %s: stored by an earlier run; its manifest removed\n", m.Key)
+		if err := u.removeManifest(m); err != nil {
+			u.fail(err)
+		}
+		return
+	}
 	o := object{key: m.Key, md5: m.MD5, contentType: m.ContentType, contentEncoding: m.ContentEncoding, metadata: m.Metadata}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
@@ -329,6 +338,11 @@ func (u *uploader) release(m batch.Manifest) error {
 	} else if err := os.Remove(m.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
+	return u.removeManifest(m)
+}
+
+// removeManifest removes the manifest file sky-batch wrote for m.
+func (u *uploader) removeManifest(m batch.Manifest) error {
 	manifest := filepath.Join(filepath.Dir(filepath.Dir(m.Path)), "manifests", filepath.Base(m.Path)+".json")
 	if err := os.Remove(manifest); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err

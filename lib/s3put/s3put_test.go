@@ -223,6 +223,21 @@ func TestRefusals(t *testing.T) {
 	spoolEmpty(t, spool)
 }
 
+// TestOrphanManifest: a run killed between removing a stored object and
+// its manifest leaves the manifest; the next run removes it.
+func TestOrphanManifest(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 10)
+	var m batch.Manifest
+	json.Unmarshal(bytes.SplitN(manifests, []byte("\n"), 2)[0], &m)
+	os.Remove(m.Path)
+	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", spool)
+	if code != 0 || !strings.Contains(errs, m.Key+": stored by an earlier run; its manifest removed") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	spoolEmpty(t, spool)
+}
+
 func TestBadManifestLines(t *testing.T) {
 	name := bucket(t)
 	manifests, _ := spooled(t, 50)
