@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"time"
 
 	"github.com/gorilla/websocket"
 
 	"github.com/skyflows/skyflows/lib/analyzer"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 const (
-	firstBackoff = 500 * time.Millisecond
 	// stableAfter is how long a connection must last for the backoff to start over.
 	stableAfter = 10 * time.Second
 	// refusalWindow: a close this soon after the upgrade, before any frame, is a refusal.
@@ -58,7 +57,7 @@ func (s *source) subscribe(ctx context.Context) error {
 		// Fail over to the next analyzer at once; after a whole round, wait.
 		delay := time.Duration(0)
 		if (i+1)%len(s.cfg.urls) == 0 {
-			delay = backoff(round, s.cfg.maxBackoff)
+			delay = stage.Backoff(round, s.cfg.maxBackoff)
 			round++
 		}
 		if !started.IsZero() {
@@ -71,16 +70,6 @@ func (s *source) subscribe(ctx context.Context) error {
 		case <-time.After(delay):
 		}
 	}
-}
-
-// backoff is the wait before attempt round: exponential with full jitter
-// over its upper half, bounded by max.
-func backoff(round int, max time.Duration) time.Duration {
-	d := firstBackoff << min(round, 20)
-	if d > max || d <= 0 {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 // session reads frames from conn until it fails, goes idle or ctx is done.

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
@@ -275,7 +274,7 @@ func (u *uploader) upload(m batch.Manifest) {
 			u.keepInSpool()
 			return
 		}
-		wait := backoff(attempt, u.backoff)
+		wait := stage.Backoff(attempt-1, u.backoff)
 		fmt.Fprintf(u.errw, "sky-s3put: %s: %s; attempt %d in %s\n", m.Key, msg, attempt+1, wait.Round(time.Millisecond))
 		select {
 		case <-u.ctx.Done():
@@ -296,14 +295,6 @@ func (u *uploader) putFile(path string, o object) (string, int64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Minute)
 	defer cancel()
 	return put(ctx, u.client, u.store, o, f)
-}
-
-func backoff(attempt int, max time.Duration) time.Duration {
-	d := 500 * time.Millisecond << min(attempt-1, 20)
-	if d > max || d <= 0 {
-		d = max
-	}
-	return d/2 + rand.N(d/2+1)
 }
 
 func (u *uploader) keepInSpool() {

@@ -3,6 +3,7 @@ package stage
 import (
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
@@ -21,6 +22,16 @@ func (s *Stats) String() string {
 // Report prints the stats to w every interval until done is closed.
 func (s *Stats) Report(w io.Writer, name string, interval time.Duration, done <-chan struct{}) {
 	Every(interval, done, func() { fmt.Fprintf(w, "%s: stats: %s\n", name, s) })
+}
+
+// Backoff is the wait before retry attempt n (from 0): exponential from
+// half a second, bounded by max, with full jitter over its upper half.
+func Backoff(n int, max time.Duration) time.Duration {
+	d := 500 * time.Millisecond << min(n, 20)
+	if d > max || d <= 0 {
+		d = max
+	}
+	return d/2 + rand.N(d/2+1)
 }
 
 // Every calls fn every interval (never if it is not positive) until done
