@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/skyflows/skyflows/lib/flowgen"
@@ -108,4 +109,19 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestRecord(t *testing.T) {
+	at := time.UnixMilli(1795731701186)
+	line := AppendRecord(nil, at, []byte(`{"Type":"store"}`))
+	frame, got, timed, err := SplitRecord(bytes.TrimSuffix(line, []byte("\n")))
+	if err != nil || !timed || !got.Equal(at) || string(frame) != `{"Type":"store"}` {
+		t.Errorf("round trip: %q %v %v %v", frame, got, timed, err)
+	}
+	if frame, _, timed, _ := SplitRecord([]byte("{\"a\":\"\\t\"}")); timed || string(frame) != "{\"a\":\"\\t\"}" {
+		t.Error("a bare frame with a tab in it was split")
+	}
+	if _, _, _, err := SplitRecord([]byte("soon\t{}")); err == nil {
+		t.Error("a bad time passed")
+	}
 }

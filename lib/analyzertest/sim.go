@@ -11,6 +11,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skyflows/skyflows/lib/analyzer"
 	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/stage"
 )
@@ -108,11 +109,11 @@ func source(frames string, n int) (func() [][]byte, error) {
 	sc := bufio.NewScanner(f)
 	sc.Buffer(nil, 64<<20)
 	for sc.Scan() {
-		line := sc.Bytes()
-		if tab := bytes.IndexByte(line, '\t'); tab > 0 && line[0] != '{' {
-			line = line[tab+1:]
+		frame, _, _, err := analyzer.SplitRecord(sc.Bytes())
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", frames, err)
 		}
-		flows = append(flows, frameFlows(bytes.Clone(line))...)
+		flows = append(flows, frameFlows(bytes.Clone(frame))...)
 	}
 	return func() [][]byte {
 		batch := flows[:min(100, len(flows))]

@@ -1,20 +1,18 @@
 package flows
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
 	"os"
-	"strconv"
 	"time"
 
+	"github.com/skyflows/skyflows/lib/analyzer"
 	"github.com/skyflows/skyflows/lib/ndjson"
 )
 
-// replayFrames reads recorded frames, one per line: a bare frame (as in
-// the fixtures) or "<epoch ms>\t<frame>" (as --record writes), paced by
-// --rate or --realtime.
+// replayFrames reads a recording (analyzer.SplitRecord), paced by --rate
+// or --realtime.
 func (s *source) replayFrames(ctx context.Context, stdin io.Reader) error {
 	in := stdin
 	if s.cfg.replay != "-" {
@@ -27,7 +25,7 @@ func (s *source) replayFrames(ctx context.Context, stdin io.Reader) error {
 	}
 	r := ndjson.NewReader(in, 256<<10, 0)
 	start := time.Now()
-	var firstAt int64
+	var first time.Time
 	for ctx.Err() == nil {
 		line, err := r.Next()
 		if err == io.EOF {
@@ -36,19 +34,17 @@ func (s *source) replayFrames(ctx context.Context, stdin io.Reader) error {
 		if err != nil {
 			return fmt.Errorf("replay: %w", err)
 		}
-		frame, at := line, time.Now()
-		if tab := bytes.IndexByte(line, '\t'); tab > 0 && line[0] != '{' {
-			ms, err := strconv.ParseInt(string(line[:tab]), 10, 64)
-			if err != nil {
-				return fmt.Errorf("replay: line %d: bad time %q", r.Line(), line[:tab])
-			}
-			frame, at = line[tab+1:], time.UnixMilli(ms)
-			if firstAt == 0 {
-				firstAt = ms
-			}
-			if s.cfg.realtime {
-				sleep(ctx, time.Until(start.Add(time.Duration(ms-firstAt)*time.Millisecond)))
-			}
+		frame, at, timed, err := analyzer.SplitRecord(line)
+		if err != nil {
+			return fmt.Errorf("replay: line %d: %w", r.Line(), err)
+		}
+		if !timed {
+			at = time.Now()
+		} else if first.IsZero() {
+			first = at
+		}
+		if timed && s.cfg.realtime {
+			sleep(ctx, time.Until(start.Add(at.Sub(first))))
 		}
 		s.frame(frame, at, true)
 		if s.cfg.rate > 0 {

@@ -141,9 +141,7 @@ func (s *source) write(out io.Writer) error {
 func (s *source) frame(data []byte, at time.Time, wait bool) {
 	s.frames.Add(1)
 	if s.record != nil {
-		fmt.Fprintf(s.record, "%d\t", at.UnixMilli())
-		s.record.Write(data)
-		s.record.WriteByte('\n')
+		s.record.Write(analyzer.AppendRecord(nil, at, data))
 		s.record.Flush()
 	}
 	m, err := analyzer.Parse(data, s.flows)
