@@ -146,15 +146,8 @@ func dash(s string) string {
 }
 
 func protocol(f *flow.Flow) string {
-	if f.Transport != nil {
-		switch f.Transport.Protocol {
-		case "TCP":
-			return "6"
-		case "UDP":
-			return "17"
-		case "SCTP":
-			return "132"
-		}
+	if f.Transport != nil && f.Transport.IANA() != 0 {
+		return strconv.Itoa(f.Transport.IANA())
 	}
 	if f.ICMP != nil {
 		if f.Network.Protocol == "IPV6" {
@@ -165,8 +158,6 @@ func protocol(f *flow.Flow) string {
 	return "-"
 }
 
-func within(t int64, m *flow.Metric) bool { return t != 0 && t >= m.Start && t <= m.Last }
-
 // tcpFlags ORs the flags seen in the record's window.
 func tcpFlags(f *flow.Flow) int {
 	t, m := f.TCPMetric, f.LastUpdateMetric
@@ -174,16 +165,16 @@ func tcpFlags(f *flow.Flow) int {
 		return 0
 	}
 	flags := 0
-	if within(t.ABSynStart, m) {
+	if m.Covers(t.ABSynStart) {
 		flags |= FlagSYN
 	}
-	if within(t.BASynStart, m) {
+	if m.Covers(t.BASynStart) {
 		flags |= FlagSYNACK
 	}
-	if within(t.ABFinStart, m) || within(t.BAFinStart, m) {
+	if m.Covers(t.ABFinStart) || m.Covers(t.BAFinStart) {
 		flags |= FlagFIN
 	}
-	if within(t.ABRstStart, m) || within(t.BARstStart, m) {
+	if m.Covers(t.ABRstStart) || m.Covers(t.BARstStart) {
 		flags |= FlagRST
 	}
 	return flags

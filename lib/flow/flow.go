@@ -69,6 +69,9 @@ type Metric struct {
 	RTT       int64 `json:"RTT,omitempty"`
 }
 
+// Covers reports whether the time t (0: never) falls in the window m.
+func (m *Metric) Covers(t int64) bool { return t != 0 && t >= m.Start && t <= m.Last }
+
 // TCPMetric holds the TCP handshake and teardown times and segment counters.
 type TCPMetric struct {
 	ABSynStart            int64 `json:"ABSynStart"`
@@ -93,6 +96,19 @@ type TCPMetric struct {
 	BABytes               int64 `json:"BABytes"`
 	BASawStart            int64 `json:"BASawStart"`
 	BASawEnd              int64 `json:"BASawEnd"`
+}
+
+// IANA returns the IANA protocol number of the transport, 0 if unknown.
+func (t *Transport) IANA() int {
+	switch t.Protocol {
+	case "TCP":
+		return 6
+	case "UDP":
+		return 17
+	case "SCTP":
+		return 132
+	}
+	return 0
 }
 
 // IPMetric counts IP fragments.

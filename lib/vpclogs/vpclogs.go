@@ -152,18 +152,6 @@ func New(o Options) *Transformer {
 
 func rfc3339(ms int64) string { return time.UnixMilli(ms).UTC().Format(time.RFC3339) }
 
-func protocolNumber(f *flow.Flow) int {
-	switch f.Transport.Protocol {
-	case "TCP":
-		return 6
-	case "UDP":
-		return 17
-	case "SCTP":
-		return 132
-	}
-	return 0
-}
-
 func etherType(p string) string {
 	if p == "IPV6" {
 		return "IPv6"
@@ -171,15 +159,13 @@ func etherType(p string) string {
 	return "IPv4"
 }
 
-func within(t int64, m *flow.Metric) bool { return t != 0 && t >= m.Start && t <= m.Last }
-
 // record makes the record of a flow over the window lum with the totals
 // total: the counts of an update, or of what two capture points agree on.
 func (t *Transformer) record(f *flow.Flow, lum, total *flow.Metric, action string) *Record {
 	r := &Record{
 		StartTime: rfc3339(lum.Start), EndTime: rfc3339(lum.Last), ConnectionStartTime: rfc3339(total.Start),
 		Action: action, InitiatorIP: f.Network.A, TargetIP: f.Network.B,
-		InitiatorPort: f.Transport.A, TargetPort: f.Transport.B, TransportProtocol: protocolNumber(f),
+		InitiatorPort: f.Transport.A, TargetPort: f.Transport.B, TransportProtocol: f.Transport.IANA(),
 		EtherType:          etherType(f.Network.Protocol),
 		BytesFromInitiator: lum.ABBytes, PacketsFromInitiator: lum.ABPackets,
 		BytesFromTarget: lum.BABytes, PacketsFromTarget: lum.BAPackets,
@@ -188,9 +174,9 @@ func (t *Transformer) record(f *flow.Flow, lum, total *flow.Metric, action strin
 		Tag: f.Tag,
 	}
 	if tcp := f.TCPMetric; tcp != nil {
-		r.WasInitiated = within(tcp.ABSynStart, lum) || within(tcp.BASynStart, lum)
-		r.WasTerminated = within(tcp.ABFinStart, lum) || within(tcp.BAFinStart, lum) ||
-			within(tcp.ABRstStart, lum) || within(tcp.BARstStart, lum)
+		r.WasInitiated = lum.Covers(tcp.ABSynStart) || lum.Covers(tcp.BASynStart)
+		r.WasTerminated = lum.Covers(tcp.ABFinStart) || lum.Covers(tcp.BAFinStart) ||
+			lum.Covers(tcp.ABRstStart) || lum.Covers(tcp.BARstStart)
 	} else {
 		// Without TCP state: the connection starts in its first window.
 		r.WasInitiated = total.Start >= lum.Start
