@@ -184,7 +184,7 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 		return nil, err
 	}
 	data, _ := json.Marshal(m)
-	if err := writeAtomic(s.path(manifestDir, o.ID+".json"), append(data, '\n')); err != nil {
+	if err := writeAtomic(ManifestOf(ready), append(data, '\n')); err != nil {
 		return nil, err
 	}
 	if err := syncDir(filepath.Join(s.dir, readyDir)); err != nil {

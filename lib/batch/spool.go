@@ -37,6 +37,19 @@ func openSpool(dir string) (*spool, error) {
 	return s, nil
 }
 
+// ManifestFiles lists, in order, the manifests of the finished objects of
+// the spool dir.
+func ManifestFiles(dir string) ([]string, error) {
+	names, err := filepath.Glob(filepath.Join(dir, manifestDir, "*.json"))
+	slices.Sort(names)
+	return names, err
+}
+
+// ManifestOf is the manifest file of the finished object at path.
+func ManifestOf(path string) string {
+	return filepath.Join(filepath.Dir(filepath.Dir(path)), manifestDir, filepath.Base(path)+".json")
+}
+
 // newStream returns the id of a stream starting now, later than any this
 // spool had, so that keys never repeat across restarts.
 func (s *spool) newStream(now time.Time) (string, error) {

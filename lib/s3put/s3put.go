@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"sync"
 	"time"
 
@@ -161,11 +160,10 @@ func (u *uploader) createBucket() error {
 
 // leftovers queues the finished objects found in a spool.
 func (u *uploader) leftovers(dir string) error {
-	names, err := filepath.Glob(filepath.Join(dir, "manifests", "*.json"))
+	names, err := batch.ManifestFiles(dir)
 	if err != nil {
 		return err
 	}
-	slices.Sort(names)
 	for _, name := range names {
 		data, err := os.ReadFile(name)
 		if err != nil {
@@ -334,8 +332,7 @@ func (u *uploader) release(m batch.Manifest) error {
 
 // removeManifest removes the manifest file sky-batch wrote for m.
 func (u *uploader) removeManifest(m batch.Manifest) error {
-	manifest := filepath.Join(filepath.Dir(filepath.Dir(m.Path)), "manifests", filepath.Base(m.Path)+".json")
-	if err := os.Remove(manifest); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(batch.ManifestOf(m.Path)); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
