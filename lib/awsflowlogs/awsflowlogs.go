@@ -51,9 +51,6 @@ func Fields(version int) []string {
 	return fields[:n]
 }
 
-// IsNumeric reports whether a field holds a number.
-func IsNumeric(field string) bool { return numeric[field] }
-
 // TCP flags as AWS counts them.
 const (
 	FlagFIN    = 1
