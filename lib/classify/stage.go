@@ -83,13 +83,23 @@ func (t *tagger) classify(network []byte, kind jsonscan.Kind) (string, error) {
 	if kind != jsonscan.Object {
 		return "", fmt.Errorf("Network: want an object, got %s", kind)
 	}
-	addr := [2]string{}
+	// One pass over the layer finds both ends.
+	var raw [2][]byte
+	var kinds [2]jsonscan.Kind
+	jsonscan.Members(network, func(m jsonscan.Member) error {
+		for i, side := range [2]string{"A", "B"} {
+			if m.Is(side) {
+				raw[i], kinds[i] = network[m.Start:m.End], m.Kind
+			}
+		}
+		return nil
+	})
+	var addr [2]string
 	for i, side := range [2]string{"A", "B"} {
-		v, k, ok := jsonscan.Get(network, side)
-		if !ok || k == jsonscan.Null {
+		if raw[i] == nil || kinds[i] == jsonscan.Null {
 			return Other, nil
 		}
-		s, err := jsonscan.StringValue(v)
+		s, err := jsonscan.StringValue(raw[i])
 		if err != nil {
 			return "", fmt.Errorf("Network.%s: %w", side, err)
 		}
