@@ -45,10 +45,10 @@ type Format struct {
 
 // Formats lists the formats by name.
 var Formats = map[string]Format{
-	"ndjson":          {"ndjson", "application/x-ndjson", func(w io.Writer, _ Options) Encoder { return &lines{w: w} }},
-	"json":            {"json", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n"} }},
-	"json-pretty":     {"json-pretty", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: "[", close: "]\n", pretty: true} }},
-	"secadvisor":      {"secadvisor", "application/json", func(w io.Writer, _ Options) Encoder { return &array{w: w, open: `{"data":[`, close: "]}\n"} }},
+	"ndjson":          {"ndjson", "application/x-ndjson", newLines},
+	"json":            {"json", "application/json", newArray("[", "]\n", false)},
+	"json-pretty":     {"json-pretty", "application/json", newArray("[", "]\n", true)},
+	"secadvisor":      {"secadvisor", "application/json", newArray(`{"data":[`, "]}\n", false)},
 	"csv":             {"csv", "text/csv", newCSV},
 	"awsflowlogs":     {"awsflowlogs", "text/plain", newAWS},
 	"awsflowlogs-csv": {"awsflowlogs-csv", "text/csv", newAWSCSV},
@@ -79,6 +79,8 @@ type lines struct {
 	w       io.Writer
 	trusted bool
 }
+
+func newLines(w io.Writer, o Options) Encoder { return &lines{w: w, trusted: o.Validated} }
 
 func (l *lines) Record(raw []byte) error {
 	if err := check(raw, l.trusted); err != nil {
@@ -114,6 +116,12 @@ func check(raw []byte, trusted bool) error {
 		return fmt.Errorf("decode: %w", err)
 	}
 	return nil
+}
+
+func newArray(open, close string, pretty bool) func(io.Writer, Options) Encoder {
+	return func(w io.Writer, o Options) Encoder {
+		return &array{w: w, open: open, close: close, pretty: pretty, trusted: o.Validated}
+	}
 }
 
 func (a *array) Record(raw []byte) error {

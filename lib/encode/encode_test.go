@@ -86,6 +86,25 @@ func TestBadRecords(t *testing.T) {
 	}
 }
 
+// TestValidated checks that Options.Validated spares the copying encoders
+// their own scan (sky-batch has validated every record already) and that
+// without it they refuse a broken record.
+func TestValidated(t *testing.T) {
+	broken := []byte(`{"a":`)
+	for _, name := range []string{"ndjson", "json", "json-pretty", "secadvisor"} {
+		for _, validated := range []bool{false, true} {
+			enc, _ := New(name, io.Discard, Options{Validated: validated})
+			err := enc.Record(broken)
+			if name == "json-pretty" {
+				validated = false // indenting parses the record anyway
+			}
+			if (err == nil) != validated {
+				t.Errorf("%s, Validated %v: error %v", name, validated, err)
+			}
+		}
+	}
+}
+
 // FuzzEncode checks that every format either takes a record or refuses it
 // whole, and that the JSON documents stay valid.
 func FuzzEncode(f *testing.F) {
