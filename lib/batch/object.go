@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"path/filepath"
@@ -72,6 +73,7 @@ type object struct {
 	journal     *os.File
 	journalW    *bufio.Writer
 	part        *os.File
+	partFile    *bufio.Writer
 	counter     countingWriter
 	gz          *gzip.Writer
 	partW       *bufio.Writer
@@ -81,15 +83,19 @@ type object struct {
 	opened      time.Time
 }
 
-// countingWriter counts what goes through to the file, compressed.
+// countingWriter counts and checksums what goes through to the file,
+// compressed, so that finishing an object need not read it back.
 type countingWriter struct {
-	w io.Writer
-	n int64
+	w        io.Writer
+	n        int64
+	sha, md5 hash.Hash
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
 	c.n += int64(n)
+	c.sha.Write(p[:n])
+	c.md5.Write(p[:n])
 	return n, err
 }
 
@@ -111,7 +117,9 @@ func (s *spool) open(m meta, c *codec) (*object, error) {
 		o.journal.Close()
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	o.counter.w = o.part
+	// The compressor writes a few hundred bytes at a time: buffer them.
+	o.partFile = bufio.NewWriterSize(o.part, 256<<10)
+	o.counter = countingWriter{w: o.partFile, sha: sha256.New(), md5: md5.New()}
 	var w io.Writer = &o.counter
 	if c.gzip {
 		if o.gz, err = gzip.NewWriterLevel(&o.counter, c.level); err != nil {
@@ -165,6 +173,9 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 		err = o.gz.Close()
 	}
 	if err == nil {
+		err = o.partFile.Flush()
+	}
+	if err == nil {
 		err = o.part.Sync()
 	}
 	if cerr := o.part.Close(); err == nil {
@@ -179,10 +190,7 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 	if err := os.Rename(s.path(openDir, o.ID+".part"), ready); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	m, err := describe(ready, o, c)
-	if err != nil {
-		return nil, err
-	}
+	m := describe(ready, o, c)
 	data, _ := json.Marshal(m)
 	if err := writeAtomic(ManifestOf(ready), append(data, '\n')); err != nil {
 		return nil, err
@@ -197,21 +205,11 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 }
 
 // describe makes the manifest of a finished object, checksums included.
-func describe(path string, o *object, c *codec) (*Manifest, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	defer f.Close()
-	sha, sum := sha256.New(), md5.New()
-	n, err := io.Copy(io.MultiWriter(sha, sum), f)
-	if err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
+func describe(path string, o *object, c *codec) *Manifest {
 	m := &Manifest{
-		Path: path, Key: o.Key, Records: o.records, Bytes: n,
+		Path: path, Key: o.Key, Records: o.records, Bytes: o.counter.n,
 		FirstTimestamp: o.first, LastTimestamp: o.last, ContentType: c.contentType,
-		SHA256: hex.EncodeToString(sha.Sum(nil)), MD5: base64.StdEncoding.EncodeToString(sum.Sum(nil)),
+		SHA256: hex.EncodeToString(o.counter.sha.Sum(nil)), MD5: base64.StdEncoding.EncodeToString(o.counter.md5.Sum(nil)),
 		Metadata: map[string]string{
 			"first-timestamp": strconv.FormatInt(o.first, 10), "last-timestamp": strconv.FormatInt(o.last, 10),
 			"num-records": strconv.Itoa(o.records),
@@ -221,7 +219,7 @@ func describe(path string, o *object, c *codec) (*Manifest, error) {
 	if c.gzip {
 		m.ContentEncoding = "gzip"
 	}
-	return m, nil
+	return m
 }
 
 // writeAtomic writes a file whole or not at all: a temporary file,
