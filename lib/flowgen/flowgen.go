@@ -18,7 +18,16 @@ type Generator struct {
 	now   int64
 	nodes [4]string
 	caps  [4]string
+	live  []*flow.Flow // flows that later updates revisit
 }
+
+// Updates is the share of flows that are updates of a flow seen before, as
+// in the capture recorded from a real analyzer (../shared/fixtures: 14 of
+// 34). maxLive bounds the flows remembered for them.
+const (
+	Updates = 0.4
+	maxLive = 10000
+)
 
 // epoch is the time of the first generated flow, in epoch milliseconds.
 const epoch = 1795731701186
@@ -76,10 +85,57 @@ func (g *Generator) metric(start, last int64) *flow.Metric {
 	}
 }
 
-// Flow returns the next flow.
+// Flow returns the next flow: a new one or an update of a live one.
 func (g *Generator) Flow() *flow.Flow {
 	r := g.rng
 	g.now += r.Int64N(3)
+	if len(g.live) > 0 && r.Float64() < Updates {
+		return g.update()
+	}
+	f := g.newFlow()
+	if f.FinishType == flow.NotFinished {
+		if len(g.live) < maxLive {
+			g.live = append(g.live, f)
+		} else {
+			g.live[r.IntN(maxLive)] = f
+		}
+	}
+	return f
+}
+
+// update returns a live flow's next update: a new window whose counters
+// add up to the new totals; a third of the updates end the flow.
+func (g *Generator) update() *flow.Flow {
+	r := g.rng
+	i := r.IntN(len(g.live))
+	prev := g.live[i]
+	f := *prev
+	lum := g.metric(prev.LastUpdateMetric.Last, g.now)
+	total := *prev.Metric
+	total.ABPackets += lum.ABPackets
+	total.ABBytes += lum.ABBytes
+	total.BAPackets += lum.BAPackets
+	total.BABytes += lum.BABytes
+	total.Last = g.now
+	f.LastUpdateMetric, f.Metric, f.Last = lum, &total, g.now
+	if f.TCPMetric != nil {
+		tcp := *f.TCPMetric
+		tcp.ABPackets, tcp.ABBytes, tcp.BAPackets, tcp.BABytes = total.ABPackets, total.ABBytes, total.BAPackets, total.BABytes
+		f.TCPMetric = &tcp
+	}
+	g.finish(&f)
+	if f.FinishType != flow.NotFinished {
+		g.live[i] = g.live[len(g.live)-1]
+		g.live = g.live[:len(g.live)-1]
+	} else {
+		g.live[i] = &f
+	}
+	return &f
+}
+
+// newFlow returns a flow seen for the first time.
+func (g *Generator) newFlow() *flow.Flow {
+	r := g.rng
 	start := g.now - r.Int64N(600_000)
 	last := g.now - r.Int64N(1000)
 	if last < start {
