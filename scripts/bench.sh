@@ -135,17 +135,17 @@ if command -v rclone > /dev/null; then
 	rclonerate=$(echo "$objects * 1000000000 / ($end - $start)" | bc)
 fi
 
-# The whole secadvisor pipeline, replay to bucket: each stage's CPU time.
-"$bin/sky-genflows" -n "$n" --frames 100 > "$work/frames.ndjson"
+# The whole secadvisor pipeline, replay to bucket: scripts/secadvisor as
+# users run it, each tool wrapped to record its CPU time.
+mkdir -p "$work/timed"
+for s in flows classify filter transform batch s3put; do
+	printf '#!/bin/sh\nexec /usr/bin/time -o "%s/cpu.%s" -f "%%U %%S" "%s/sky-%s" "$@"\n' "$work" "$s" "$bin" "$s" > "$work/timed/sky-$s"
+	chmod +x "$work/timed/sky-$s"
+done
 stages=(flows classify filter transform batch s3put)
-timed() { local name=$1; shift; /usr/bin/time -o "$work/cpu.$name" -f '%U %S' "$@"; }
 start=$(date +%s%N)
-timed flows "$bin/sky-flows" -q --replay "$work/frames.ndjson" \
-	| timed classify "$bin/sky-classify" -q \
-	| timed filter "$bin/sky-filter" -q --exclude-tag other \
-	| timed transform "$bin/sky-transform" -q --to secadvisor \
-	| timed batch "$bin/sky-batch" -q --spool "$work/pipe-spool" --format secadvisor 2> /dev/null \
-	| timed s3put "$bin/sky-s3put" -q > /dev/null 2> /dev/null
+SKYFLOWS_BIN=$work/timed SKY_REPLAY=$work/frames.ndjson SKY_SPOOL=$work/pipe-spool SKY_QUIET=1 \
+	scripts/secadvisor > "$work/pipe.out" 2> "$work/pipe.err" || { echo "scripts/secadvisor failed:"; cat "$work/pipe.err"; }
 end=$(date +%s%N)
 pipesecs=$(echo "scale=3; ($end - $start) / 1000000000" | bc)
 piperate=$(echo "$n / $pipesecs" | bc)
@@ -175,6 +175,7 @@ echo "EXPR = $expr"
 echo
 echo "sky-batch on one core: ${rate[batch]} flows/s, ratio ${ratio[batch]}; gzip -6: ratio ${ratio[gzip]};" \
 	"sky-batch vs gzip -6: $(echo "scale=1; ${rate[batch]} / ${rate[gzip]}" | bc)x"
-echo "secadvisor pipeline, replay to bucket: $piperate flows/s ($n flows in ${pipesecs}s); CPU:$cpu (total ${total}s on $(nproc) cores)"
+echo "scripts/secadvisor, replay to bucket: $piperate flows/s ($n flows in ${pipesecs}s, $(wc -l < "$work/pipe.out") objects stored);" \
+	"CPU:$cpu (total ${total}s on $(nproc) cores)"
 echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 60000 / n / objects / 1024 )) KiB ($objects objects, 8 at once);" \
 	"aws s3 cp --recursive: $awsrate objects/s; rclone copy: $rclonerate objects/s (- when not installed)"
