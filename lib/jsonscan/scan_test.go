@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 	"unicode/utf8"
 )
@@ -35,6 +36,12 @@ var validityCases = []struct {
 	{`{} {}`, false},
 	{``, false},
 	{`{"a":1}x`, false},
+	{`{"a":{"b":{"c":[]}},"d":[{},[[1],{"e":[]}]]}`, true},
+	{`[{]`, false},
+	{`{"a":[}`, false},
+	{`[[[`, false},
+	{`{"a":{"b":1,}}`, false},
+	{`[1,[2,{"x":[3]}],4]x`, false},
 }
 
 func TestValid(t *testing.T) {
@@ -51,9 +58,12 @@ func TestValid(t *testing.T) {
 
 func TestErrorMessages(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"a":1`:    "unexpected end of JSON input",
-		`{"a":x}`:   "invalid character 'x' looking for beginning of value at offset 5",
-		`{"a":1 2}`: "invalid character '2' after object key:value pair at offset 7",
+		`{"a":1`:                 "unexpected end of JSON input",
+		`{"a":x}`:                "invalid character 'x' looking for beginning of value at offset 5",
+		`{"a":1 2}`:              "invalid character '2' after object key:value pair at offset 7",
+		`{"a":[1 2]}`:            "invalid character '2' after array element at offset 8",
+		`{"a":[{"b":1},{"c" }]}`: "invalid character '}' after object key at offset 19",
+		`{"a":{"b":1 "c"}}`:      "invalid character '\"' after object key:value pair at offset 12",
 	} {
 		_, err := Members([]byte(in), nil)
 		if err == nil || err.Error() != want {
@@ -62,6 +72,17 @@ func TestErrorMessages(t *testing.T) {
 	}
 	if _, err := Members([]byte(`[1]`), nil); err != ErrNotObject {
 		t.Errorf("array: got %v, want ErrNotObject", err)
+	}
+}
+
+// TestDepth: nesting is bounded as encoding/json bounds it, without
+// recursion limits of its own.
+func TestDepth(t *testing.T) {
+	for depth, valid := range map[int]bool{9999: true, 10000: true, 10001: false} {
+		d := strings.Repeat(`{"a":[`, depth/2) + strings.Repeat("[", depth%2) + strings.Repeat("]", depth%2) + strings.Repeat("]}", depth/2)
+		if got := Valid([]byte(d)) == nil; got != valid || json.Valid([]byte(d)) != valid {
+			t.Errorf("depth %d: valid %v, want %v", depth, got, valid)
+		}
 	}
 }
 
