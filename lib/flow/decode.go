@@ -54,9 +54,9 @@ func (f *Flow) scalar(name path, v []byte, k jsonscan.Kind) error {
 	case "UUID":
 		return str(&f.UUID, v, k, name)
 	case "LayersPath":
-		return str(&f.LayersPath, v, k, name)
+		return enum(&f.LayersPath, v, k, name)
 	case "Application":
-		return str(&f.Application, v, k, name)
+		return enum(&f.Application, v, k, name)
 	case "DHCPv4":
 		f.DHCPv4 = raw(v, k)
 	case "DNS":
@@ -85,7 +85,7 @@ func (f *Flow) scalar(name path, v []byte, k jsonscan.Kind) error {
 		f.FinishType = FinishType(n)
 		return err
 	case "Tag":
-		return str(&f.Tag, v, k, name)
+		return enum(&f.Tag, v, k, name)
 	}
 	return nil
 }
@@ -137,13 +137,21 @@ func str(dst *string, v []byte, k jsonscan.Kind, name path) error {
 	default:
 		return typeError(name, k, "a string")
 	}
-	if s, ok := enums[string(v[1:len(v)-1])]; ok {
-		*dst = s
-		return nil
-	}
 	s, err := jsonscan.StringValue(v)
 	*dst = s
 	return err
+}
+
+// enum reads a string that is one of a few values, as a protocol name is,
+// and shares the known ones.
+func enum(dst *string, v []byte, k jsonscan.Kind, name path) error {
+	if k == jsonscan.String {
+		if s, ok := enums[string(v[1:len(v)-1])]; ok {
+			*dst = s
+			return nil
+		}
+	}
+	return str(dst, v, k, name)
 }
 
 var errRange = errors.New("out of range")
@@ -227,7 +235,7 @@ func layer(dst **Layer, d []byte, i int, name string) (int, error) {
 	end, ok, err := object(d, i, name, func(key path, v []byte, k jsonscan.Kind) error {
 		switch string(key.key) {
 		case "Protocol":
-			return str(&l.Protocol, v, k, key)
+			return enum(&l.Protocol, v, k, key)
 		case "A":
 			return str(&l.A, v, k, key)
 		case "B":
@@ -248,7 +256,7 @@ func transport(dst **Transport, d []byte, i int) (int, error) {
 	end, ok, err := object(d, i, "Transport", func(key path, v []byte, k jsonscan.Kind) error {
 		switch string(key.key) {
 		case "Protocol":
-			return str(&t.Protocol, v, k, key)
+			return enum(&t.Protocol, v, k, key)
 		case "A":
 			return integer(&t.A, v, k, key)
 		case "B":
@@ -269,7 +277,7 @@ func icmp(dst **ICMP, d []byte, i int) (int, error) {
 	end, ok, err := object(d, i, "ICMP", func(key path, v []byte, k jsonscan.Kind) error {
 		switch string(key.key) {
 		case "Type":
-			return str(&c.Type, v, k, key)
+			return enum(&c.Type, v, k, key)
 		case "Code":
 			return uinteger(&c.Code, v, k, key)
 		case "ID":
