@@ -194,6 +194,12 @@ func direction(tag string) string {
 	return "-"
 }
 
+// flowFields are the fields of a flow that Flow reads.
+var flowFields = flow.Select("ICMP", "LastUpdateMetric", "Network", "NodeTID", "TCPMetric", "Tag", "Transport")
+
+// Fields tells sky-transform which fields of a flow to decode.
+func (t *Transformer) Fields() flow.Fields { return flowFields }
+
 // Flow emits the record of a flow; a flow without IP addresses (ARP) has
 // none in this format and is left out.
 func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {

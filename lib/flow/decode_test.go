@@ -39,6 +39,35 @@ func TestDecodeAgrees(t *testing.T) {
 	}
 }
 
+// TestDecodeFields: a selection decodes its fields as Decode does, leaves
+// the others zero, and still refuses a flow that is not valid JSON.
+func TestDecodeFields(t *testing.T) {
+	want := Select("UUID", "Network", "Metric", "Tag")
+	for _, line := range fixtureFlows(t) {
+		var all, some Flow
+		Decode(line, &all)
+		if err := DecodeFields(line, &some, want); err != nil {
+			t.Fatal(err)
+		}
+		all = Flow{UUID: all.UUID, Network: all.Network, Metric: all.Metric, Tag: all.Tag}
+		if !reflect.DeepEqual(some, all) {
+			t.Fatalf("DecodeFields(%s):\n got %+v\nwant %+v", line, some, all)
+		}
+	}
+	var f Flow
+	for _, in := range []string{`{"UUID":"a","Link":{"A":}}`, `{"UUID":"a","Start":1.}`} {
+		if err := DecodeFields([]byte(in), &f, want); err == nil {
+			t.Errorf("DecodeFields(%s): no error", in)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Select of an unknown field did not panic")
+		}
+	}()
+	Select("Nope")
+}
+
 func TestDecodeErrors(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"Network":{"A":42}}`:              "Network.A: want a string, got number",

@@ -228,6 +228,13 @@ func continues(prev [4]int64, lum, total *flow.Metric) bool {
 	return true
 }
 
+// flowFields are the fields of a flow that Flow reads.
+var flowFields = flow.Select("UUID", "LayersPath", "Link", "Network", "Transport", "LastUpdateMetric", "Metric",
+	"Start", "Last", "FinishType", "Tag")
+
+// Fields tells sky-transform which fields of a flow to decode.
+func (t *Transformer) Fields() flow.Fields { return flowFields }
+
 // Flow emits the records of one flow: a SKIPDATA record first when updates
 // were lost, then its own (unless it is STARTED and those are excluded).
 func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {

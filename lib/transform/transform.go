@@ -32,6 +32,12 @@ type Transformer interface {
 	Close(emit func(record any)) string
 }
 
+// Selective is a transformer that reads only some fields of a flow; the
+// others are not decoded, only validated.
+type Selective interface {
+	Fields() flow.Fields
+}
+
 // Format is a target format: its flags and how to make its transformer.
 type Format struct {
 	Name  string
@@ -130,10 +136,14 @@ type processor struct {
 	err     error
 	emitted int
 	emit    func(any)
+	fields  flow.Fields
 }
 
 func newProcessor(t Transformer, w *bufio.Writer, errw io.Writer, name string) *processor {
-	p := &processor{t: t, w: w, errw: errw, name: name}
+	p := &processor{t: t, w: w, errw: errw, name: name, fields: flow.AllFields}
+	if s, ok := t.(Selective); ok {
+		p.fields = s.Fields()
+	}
 	p.emit = func(rec any) {
 		if a, ok := rec.(Appender); ok {
 			p.buf = a.AppendJSON(p.buf[:0])
@@ -164,7 +174,7 @@ func (p *processor) Record(line []byte) (bool, error) {
 // Prepare decodes a flow; the stage runs it on every core.
 func (p *processor) Prepare(line []byte) (any, error) {
 	f := new(flow.Flow) // a transformer may keep it
-	if err := flow.Decode(line, f); err != nil {
+	if err := flow.DecodeFields(line, f, p.fields); err != nil {
 		var syntax *jsonscan.SyntaxError
 		if errors.As(err, &syntax) {
 			return nil, fmt.Errorf("decode: %w", err)

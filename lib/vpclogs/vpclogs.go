@@ -204,6 +204,13 @@ func (t *Transformer) direction(initiator, target string) string {
 	return ""
 }
 
+// flowFields are the fields of a flow that Flow reads.
+var flowFields = flow.Select("FinishType", "L3TrackingID", "LastUpdateMetric", "Metric", "Network", "NodeTID",
+	"TCPMetric", "Tag", "Transport", "Last")
+
+// Fields tells sky-transform which fields of a flow to decode.
+func (t *Transformer) Fields() flow.Fields { return flowFields }
+
 // Flow emits the record of a flow; flows without a transport layer (ARP,
 // ICMP) are not in IBM's flow logs and are left out.
 func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
