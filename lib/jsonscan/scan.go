@@ -117,9 +117,15 @@ func skip(d []byte, i, depth int) (int, Kind, error) {
 		end, _, err := skipString(d, i)
 		return end, String, err
 	case '{':
+		if end, ok := fastSkip(d, i, depth); ok {
+			return end, Object, nil
+		}
 		end, err := skipObject(d, i, depth+1)
 		return end, Object, err
 	case '[':
+		if end, ok := fastSkip(d, i, depth); ok {
+			return end, Array, nil
+		}
 		end, err := skipArray(d, i, depth+1)
 		return end, Array, err
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
@@ -147,6 +153,14 @@ func literal(d []byte, i int, word string, k Kind) (int, Kind, error) {
 
 // skipString returns the end of the string at d[i] and whether it has escapes.
 func skipString(d []byte, i int) (end int, escaped bool, err error) {
+	if end := fastString(d, i); end >= 0 {
+		return end, false, nil
+	}
+	return slowString(d, i)
+}
+
+// slowString is skipString for a string with escapes, or an invalid one.
+func slowString(d []byte, i int) (end int, escaped bool, err error) {
 	i++ // opening quote
 	for i < len(d) {
 		for i+8 <= len(d) {
@@ -227,6 +241,14 @@ func skipDigits(d []byte, i int) int {
 }
 
 func skipNumber(d []byte, i int) (int, error) {
+	if end := fastNumber(d, i); end >= 0 {
+		return end, nil
+	}
+	return slowNumber(d, i)
+}
+
+// slowNumber is skipNumber that says what is wrong with the number.
+func slowNumber(d []byte, i int) (int, error) {
 	if d[i] == '-' {
 		i++
 	}

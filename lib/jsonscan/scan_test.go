@@ -210,3 +210,30 @@ func FuzzMembers(f *testing.F) {
 		}
 	})
 }
+
+// FuzzFastSkip checks the fast loop against the exact scanner: what it
+// takes, the exact scanner takes too, with the same end.
+func FuzzFastSkip(f *testing.F) {
+	for _, c := range validityCases {
+		f.Add([]byte(c.in))
+	}
+	f.Fuzz(func(t *testing.T, d []byte) {
+		if len(d) == 0 || (d[0] != '{' && d[0] != '[') {
+			return
+		}
+		end, ok := fastSkip(d, 0, 0)
+		if !ok {
+			return
+		}
+		var want int
+		var err error
+		if d[0] == '{' {
+			want, err = skipObject(d, 0, 1)
+		} else {
+			want, err = skipArray(d, 0, 1)
+		}
+		if err != nil || want != end {
+			t.Fatalf("fastSkip(%q) = %d, exact scanner %d, %v", d, end, want, err)
+		}
+	})
+}
