@@ -103,6 +103,14 @@ GOMAXPROCS=1 batchrun batch "sky-batch (gzip -6, 6000 records an object)"
 GOMAXPROCS=1 batchrun batch-1m "sky-batch --max-records 1000000" --max-records 1000000
 run gzip "gzip -6" "$work/flows.ndjson" gzip -6
 ratio[gzip]=$(echo "scale=4; $(gzip -6 -c "$work/flows.ndjson" | wc -c) / $(stat -c %s "$work/flows.ndjson")" | bc)
+# libdeflate, the fastest deflate there is in C, when installed: what one
+# core can do at all at these levels.
+if command -v libdeflate-gzip > /dev/null; then
+	for level in 6 5; do
+		run "libdeflate$level" "libdeflate-gzip -$level" "$work/flows.ndjson" libdeflate-gzip "-$level" -c
+		ratio[libdeflate$level]=$(echo "scale=4; $(libdeflate-gzip "-$level" -c < "$work/flows.ndjson" | wc -c) / $(stat -c %s "$work/flows.ndjson")" | bc)
+	done
+fi
 
 # sky-s3put: objects of about 256 KiB into the local versitygw.
 export S3LOCAL_DIR="$work/s3" S3LOCAL_ADDR=127.0.0.1:17070 S3LOCAL_BUCKET=bench
@@ -174,7 +182,8 @@ fi
 echo "EXPR = $expr"
 echo
 echo "sky-batch on one core: ${rate[batch]} flows/s, ratio ${ratio[batch]}; gzip -6: ratio ${ratio[gzip]};" \
-	"sky-batch vs gzip -6: $(echo "scale=1; ${rate[batch]} / ${rate[gzip]}" | bc)x"
+	"sky-batch vs gzip -6: $(echo "scale=1; ${rate[batch]} / ${rate[gzip]}" | bc)x;" \
+	"libdeflate-gzip -6 and -5: ratio ${ratio[libdeflate6]:--} and ${ratio[libdeflate5]:--} (- when not installed)"
 echo "scripts/secadvisor, replay to bucket: $piperate flows/s ($n flows in ${pipesecs}s, $(wc -l < "$work/pipe.out") objects stored);" \
 	"CPU:$cpu (total ${total}s on $(nproc) cores)"
 echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 60000 / n / objects / 1024 )) KiB ($objects objects, 8 at once);" \

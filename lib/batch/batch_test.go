@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	kgzip "github.com/klauspost/compress/gzip"
+
 	"github.com/skyflows/skyflows/lib/flowgen"
 )
 
@@ -326,6 +328,28 @@ func TestUsage(t *testing.T) {
 			t.Errorf("%v: exit %d: %s", args, code, errs)
 		}
 	}
+}
+
+// BenchmarkGzip is the compression alone, at sky-batch's default level,
+// of what BenchmarkBatch batches: the bound of sky-batch's speed.
+func BenchmarkGzip(b *testing.B) {
+	in := tagged(b, 20000)
+	b.SetBytes(int64(len(in)))
+	var out countWriter
+	for b.Loop() {
+		out = 0
+		w, _ := kgzip.NewWriterLevel(&out, 6)
+		w.Write(in)
+		w.Close()
+	}
+	b.ReportMetric(float64(out)/float64(len(in)), "ratio")
+}
+
+type countWriter int
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	*c += countWriter(len(p))
+	return len(p), nil
 }
 
 func BenchmarkBatch(b *testing.B) {
