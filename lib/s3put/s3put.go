@@ -289,10 +289,14 @@ func (u *uploader) putFile(path string, o object) (string, int64, error) {
 		return "", 0, err
 	}
 	defer f.Close()
+	size := int64(-1)
+	if fi, err := f.Stat(); err == nil {
+		size = fi.Size()
+	}
 	// A request in flight finishes even after a signal.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Minute)
 	defer cancel()
-	return put(ctx, u.client, u.store, o, f)
+	return put(ctx, u.client, u.store, o, f, size)
 }
 
 func (u *uploader) keepInSpool() {
@@ -363,7 +367,7 @@ func (u *uploader) Close() error {
 // single uploads stdin as one object; the stage then has no input left.
 func (u *uploader) single(key, contentType string, in io.Reader) error {
 	start := time.Now()
-	etag, n, err := put(u.ctx, u.client, u.store, object{key: key, contentType: contentType}, in)
+	etag, n, err := put(u.ctx, u.client, u.store, object{key: key, contentType: contentType}, in, -1)
 	if err != nil {
 		msg, _ := explain(err)
 		return stage.Runtime(fmt.Errorf("%s: %s", key, msg))

@@ -40,13 +40,14 @@ type storeOptions struct {
 // put stores what r holds, in one request when it fits in a part, in a
 // multipart upload otherwise; every request carries its Content-MD5, which
 // the store checks, and a single request's ETag is checked against it.
-// Memory is one part, whatever the size.
-func put(ctx context.Context, c *s3.Client, so storeOptions, o object, r io.Reader) (etag string, n int64, err error) {
-	buf := make([]byte, so.partSize)
-	first, err := io.ReadFull(r, buf)
-	if err != nil && err != io.EOF && err != io.ErrUnexpectedEOF {
+// Memory is one part at most, whatever the size; size, when not negative,
+// is what r is expected to hold, so that a small object takes no more.
+func put(ctx context.Context, c *s3.Client, so storeOptions, o object, r io.Reader, size int64) (etag string, n int64, err error) {
+	buf, err := readPart(r, so.partSize, size)
+	if err != nil {
 		return "", 0, err
 	}
+	first := len(buf)
 	if int64(first) < so.partSize {
 		sum := md5.Sum(buf[:first])
 		if o.md5 != "" && o.md5 != base64.StdEncoding.EncodeToString(sum[:]) {
@@ -69,6 +70,30 @@ func put(ctx context.Context, c *s3.Client, so storeOptions, o object, r io.Read
 		return etag, int64(first), nil
 	}
 	return multipart(ctx, c, so, o, buf, first, r)
+}
+
+// readPart reads from r up to limit bytes; hint, when not negative, is the
+// size r is expected to hold.
+func readPart(r io.Reader, limit, hint int64) ([]byte, error) {
+	size := limit
+	if hint >= 0 && hint < limit {
+		size = hint + 1 // a byte more tells that r holds more than hinted
+	}
+	buf := make([]byte, size)
+	n, err := io.ReadFull(r, buf)
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		return buf[:n], nil
+	}
+	if err != nil || size == limit {
+		return buf, err
+	}
+	grown := make([]byte, limit)
+	copy(grown, buf)
+	m, err := io.ReadFull(r, grown[n:])
+	if err == io.EOF || err == io.ErrUnexpectedEOF {
+		err = nil
+	}
+	return grown[:n+m], err
 }
 
 func (so storeOptions) headers(o object, ct, ce **string, sse *types.ServerSideEncryption, kms **string, class *types.StorageClass) {
