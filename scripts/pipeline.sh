@@ -15,8 +15,8 @@ export SKY_CLUSTER_NETS=${SKY_CLUSTER_NETS:-10.0.0.0/8,172.16.0.0/12,192.168.0.0
 export SKY_SPOOL=${SKY_SPOOL:-/var/spool/skyflows}         # sky-batch's objects until sky-s3put stored them
 # One thread of Go code per tool: the pipeline's parallelism is its
 # processes, and a stage's own workers only contend with the next stage
-# (measured on 2 cores with make bench's secadvisor run: 58-62k flows/s
-# became 66-70k).
+# (scripts/secadvisor replaying 300 000 flows on 2 cores, four runs each
+# way: 58-62k flows/s became 66-70k).
 export GOMAXPROCS=${GOMAXPROCS:-1}
 # The store: SKY_S3_BUCKET (required), SKY_S3_ENDPOINT, SKY_S3_REGION,
 # SKY_S3_PATH_STYLE, and credentials from the AWS chain (AWS_PROFILE,
