@@ -164,3 +164,13 @@ func fastNumber(d []byte, i int) int {
 	}
 	return i
 }
+
+// attention marks with its top bit each byte of x, eight bytes of a
+// string, that plain does not: a quote, a backslash or a control
+// character. Only the lowest mark is exact (a borrow can mark a later
+// byte too), which is all fastString needs.
+func attention(x uint64) uint64 {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	quote, backslash := x^(ones*'"'), x^(ones*'\\')
+	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-ones*0x20)&^x) & highs
+}

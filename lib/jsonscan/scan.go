@@ -4,10 +4,8 @@ package jsonscan
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math/bits"
 	"strconv"
 	"unicode/utf8"
 
@@ -163,13 +161,6 @@ func skipString(d []byte, i int) (end int, escaped bool, err error) {
 func slowString(d []byte, i int) (end int, escaped bool, err error) {
 	i++ // opening quote
 	for i < len(d) {
-		for i+8 <= len(d) {
-			if m := attention(binary.LittleEndian.Uint64(d[i:])); m != 0 {
-				i += bits.TrailingZeros64(m) >> 3
-				break
-			}
-			i += 8
-		}
 		for i < len(d) && plain[d[i]] {
 			i++
 		}
@@ -218,16 +209,6 @@ var plain = func() (t [256]bool) {
 	}
 	return t
 }()
-
-// attention marks with its top bit each byte of x, eight bytes of a
-// string, that plain does not: a quote, a backslash or a control
-// character. Only the lowest mark is exact (a borrow can mark a later
-// byte too), which is all skipString needs.
-func attention(x uint64) uint64 {
-	const ones, highs = 0x0101010101010101, 0x8080808080808080
-	quote, backslash := x^(ones*'"'), x^(ones*'\\')
-	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-ones*0x20)&^x) & highs
-}
 
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
