@@ -21,11 +21,11 @@ type Generator struct {
 	live  []*flow.Flow // flows that later updates revisit
 }
 
-// Updates is the share of flows that are updates of a flow seen before, as
+// updates is the share of flows that are updates of a flow seen before, as
 // in the capture recorded from a real analyzer (../shared/fixtures: 14 of
 // 34). maxLive bounds the flows remembered for them.
 const (
-	Updates = 0.4
+	updates = 0.4
 	maxLive = 10000
 )
 
@@ -85,11 +85,13 @@ func (g *Generator) metric(start, last int64) *flow.Metric {
 	}
 }
 
-// Flow returns the next flow: a new one or an update of a live one.
+// Flow returns the next flow: a new one or an update of a live one. Flows
+// share their unchanged parts with later updates: they are for writing
+// out, not for changing.
 func (g *Generator) Flow() *flow.Flow {
 	r := g.rng
 	g.now += r.Int64N(3)
-	if len(g.live) > 0 && r.Float64() < Updates {
+	if len(g.live) > 0 && r.Float64() < updates {
 		return g.update()
 	}
 	f := g.newFlow()
