@@ -112,7 +112,10 @@ func skip(d []byte, i, depth int) (int, Kind, error) {
 	}
 	switch d[i] {
 	case '"':
-		end, _, err := skipString(d, i)
+		if end := fastString(d, i); end >= 0 {
+			return end, String, nil
+		}
+		end, _, err := slowString(d, i)
 		return end, String, err
 	case '{':
 		if end, ok := fastSkip(d, i, depth); ok {
@@ -127,7 +130,10 @@ func skip(d []byte, i, depth int) (int, Kind, error) {
 		end, err := skipArray(d, i, depth+1)
 		return end, Array, err
 	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
-		end, err := skipNumber(d, i)
+		if end := fastNumber(d, i); end >= 0 {
+			return end, Number, nil
+		}
+		end, err := slowNumber(d, i)
 		return end, Number, err
 	case 't':
 		return literal(d, i, "true", Bool)
@@ -221,14 +227,8 @@ func skipDigits(d []byte, i int) int {
 	return i
 }
 
-func skipNumber(d []byte, i int) (int, error) {
-	if end := fastNumber(d, i); end >= 0 {
-		return end, nil
-	}
-	return slowNumber(d, i)
-}
-
-// slowNumber is skipNumber that says what is wrong with the number.
+// slowNumber returns the end of the number at d[i], or what is wrong
+// with it.
 func slowNumber(d []byte, i int) (int, error) {
 	if d[i] == '-' {
 		i++
@@ -343,9 +343,12 @@ func membersArray(d []byte, i, depth int, array string, elem func(start, end int
 		if i >= len(d) || d[i] != '"' {
 			return i, syntaxErr(d, i, "looking for beginning of object key string")
 		}
-		kend, escaped, err := skipString(d, i)
-		if err != nil {
-			return kend, err
+		kend, escaped := fastString(d, i), false
+		var err error
+		if kend < 0 {
+			if kend, escaped, err = slowString(d, i); err != nil {
+				return kend, err
+			}
 		}
 		key := d[i+1 : kend-1]
 		i = skipWS(d, kend)
