@@ -55,7 +55,12 @@ func (c *Classifier) Tag(a, b string) string {
 	if errA != nil || errB != nil {
 		return Other
 	}
-	inA, inB := c.Inside(aa), c.Inside(bb)
+	return c.tag(aa, bb)
+}
+
+// tag classifies a flow from endpoint a to endpoint b.
+func (c *Classifier) tag(a, b netip.Addr) string {
+	inA, inB := c.Inside(a), c.Inside(b)
 	switch {
 	case inA && inB:
 		return Internal
@@ -65,4 +70,44 @@ func (c *Classifier) Tag(a, b string) string {
 		return Ingress
 	}
 	return Other
+}
+
+// parseAddr reads an address as netip.ParseAddr does, an IPv4 one without
+// allocating.
+func parseAddr(b []byte) (netip.Addr, bool) {
+	if a, ok := parseIPv4(b); ok {
+		return a, true
+	}
+	a, err := netip.ParseAddr(string(b))
+	return a, err == nil
+}
+
+// parseIPv4 reads dotted decimal as netip.ParseAddr does: four parts of
+// digits, none with a leading zero, none above 255.
+func parseIPv4(b []byte) (netip.Addr, bool) {
+	var ip [4]byte
+	part, digits, val := 0, 0, 0
+	for _, c := range b {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits > 0 && val == 0 {
+				return netip.Addr{}, false
+			}
+			val = val*10 + int(c-'0')
+			digits++
+			if val > 255 {
+				return netip.Addr{}, false
+			}
+		case c == '.' && digits > 0 && part < 3:
+			ip[part] = byte(val)
+			part, digits, val = part+1, 0, 0
+		default:
+			return netip.Addr{}, false
+		}
+	}
+	if part != 3 || digits == 0 {
+		return netip.Addr{}, false
+	}
+	ip[3] = byte(val)
+	return netip.AddrFrom4(ip), true
 }

@@ -3,6 +3,7 @@ package classify
 import (
 	"bytes"
 	"encoding/json"
+	"net/netip"
 	"strings"
 	"testing"
 )
@@ -134,6 +135,22 @@ func FuzzClassify(f *testing.F) {
 		}
 		if tag != want {
 			t.Fatalf("tag %v, want %v for %s", tag, want, line)
+		}
+	})
+}
+
+// FuzzParseIPv4 checks the allocation-free IPv4 reader against netip: it
+// takes exactly the IPv4 addresses netip takes, as the same address.
+func FuzzParseIPv4(f *testing.F) {
+	for _, s := range []string{"10.0.0.1", "255.255.255.255", "0.0.0.0", "01.2.3.4", "1.2.3", "1.2.3.4.5", "256.1.1.1", "1..2.3", "::1", "1.2.3.4%eth0"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, ok := parseIPv4([]byte(s))
+		want, err := netip.ParseAddr(s)
+		wantOK := err == nil && want.Is4()
+		if ok != wantOK || ok && got != want {
+			t.Fatalf("parseIPv4(%q) = %v, %v; netip: %v, %v", s, got, ok, want, err)
 		}
 	})
 }

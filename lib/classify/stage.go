@@ -2,8 +2,10 @@ package classify
 
 import (
 	"bufio"
+	"bytes"
 	"fmt"
 	"io"
+	"net/netip"
 
 	"github.com/urfave/cli/v2"
 
@@ -94,18 +96,29 @@ func (t *tagger) classify(network []byte, kind jsonscan.Kind) (string, error) {
 		}
 		return nil
 	})
-	var addr [2]string
+	var addr [2]netip.Addr
 	for i, side := range [2]string{"A", "B"} {
 		if raw[i] == nil || kinds[i] == jsonscan.Null {
 			return Other, nil
 		}
-		s, err := jsonscan.StringValue(raw[i])
-		if err != nil {
-			return "", fmt.Errorf("Network.%s: %w", side, err)
+		if kinds[i] != jsonscan.String {
+			return "", fmt.Errorf("Network.%s: want a string, got %s", side, kinds[i])
 		}
-		addr[i] = s
+		text := raw[i][1 : len(raw[i])-1]
+		if bytes.IndexByte(text, '\\') >= 0 {
+			s, err := jsonscan.StringValue(raw[i])
+			if err != nil {
+				return "", fmt.Errorf("Network.%s: %w", side, err)
+			}
+			text = []byte(s)
+		}
+		a, ok := parseAddr(text)
+		if !ok {
+			return Other, nil
+		}
+		addr[i] = a
 	}
-	return t.cl.Tag(addr[0], addr[1]), nil
+	return t.cl.tag(addr[0], addr[1]), nil
 }
 
 func (t *tagger) quoted(tag string) []byte {
