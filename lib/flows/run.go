@@ -30,6 +30,7 @@ type source struct {
 	record *bufio.Writer // --record, or nil
 	dead   *bufio.Writer // --dead-letter, or nil
 	flows  [][]byte      // reused by analyzer.Parse
+	blocks sync.Pool     // *[]byte: the buffers of written blocks, for the next frames
 	warned map[error]bool
 
 	frames, in, out, dropped, bad, reconnects atomic.Int64
@@ -128,6 +129,7 @@ func (s *source) write(out io.Writer) error {
 		if _, err := w.Write(b.Data); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
+		s.blocks.Put(&b.Data)
 		s.out.Add(int64(b.Records))
 		if !s.queue.Ready() {
 			if err := w.Flush(); err != nil {
@@ -157,7 +159,7 @@ func (s *source) frame(data []byte, at time.Time, wait bool) {
 	for _, f := range m.Flows {
 		size += len(f)
 	}
-	block := backlog.Block{Records: len(m.Flows), Data: make([]byte, 0, size)}
+	block := backlog.Block{Records: len(m.Flows), Data: s.buffer(size)}
 	for _, f := range m.Flows {
 		block.Data = appendLine(block.Data, f)
 	}
@@ -178,6 +180,15 @@ func (s *source) frame(data []byte, at time.Time, wait bool) {
 			s.logf("warning: buffers full (--buffer-size, --buffer-disk-size): dropping flows; the stats count them")
 		}
 	}
+}
+
+// buffer returns an empty buffer for size bytes, one of a written block
+// when one is big enough.
+func (s *source) buffer(size int) []byte {
+	if p, ok := s.blocks.Get().(*[]byte); ok && cap(*p) >= size {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, size)
 }
 
 // appendLine appends a flow and a newline; a flow sent with line breaks
