@@ -30,7 +30,7 @@ type source struct {
 	record *bufio.Writer // --record, or nil
 	dead   *bufio.Writer // --dead-letter, or nil
 	flows  [][]byte      // reused by analyzer.Parse
-	blocks sync.Pool     // *[]byte: the buffers of written blocks, for the next frames
+	free   chan []byte   // buffers of written blocks, for the next frames
 	warned map[error]bool
 
 	frames, in, out, dropped, bad, reconnects atomic.Int64
@@ -54,7 +54,7 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 		return err
 	}
 	defer release()
-	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}}
+	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}, free: make(chan []byte, 8)}
 	if left := q.Size().Records; left > 0 {
 		s.logf("%d flows left in %s by an earlier run come first", left, cfg.bufferDir)
 	}
@@ -129,7 +129,10 @@ func (s *source) write(out io.Writer) error {
 		if _, err := w.Write(b.Data); err != nil {
 			return fmt.Errorf("write: %w", err)
 		}
-		s.blocks.Put(&b.Data)
+		select {
+		case s.free <- b.Data:
+		default: // enough kept
+		}
 		s.out.Add(int64(b.Records))
 		if !s.queue.Ready() {
 			if err := w.Flush(); err != nil {
@@ -185,8 +188,12 @@ func (s *source) frame(data []byte, at time.Time, wait bool) {
 // buffer returns an empty buffer for size bytes, one of a written block
 // when one is big enough.
 func (s *source) buffer(size int) []byte {
-	if p, ok := s.blocks.Get().(*[]byte); ok && cap(*p) >= size {
-		return (*p)[:0]
+	select {
+	case b := <-s.free:
+		if cap(b) >= size {
+			return b[:0]
+		}
+	default:
 	}
 	return make([]byte, 0, size)
 }
