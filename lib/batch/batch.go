@@ -85,6 +85,19 @@ type batcher struct {
 	members          []jsonscan.Member // reused by prepare
 	objects, records int
 	bytes            int64
+	nextID           int
+	journal          *journal
+	// chunk is the sequence number of the chunk of input being handled;
+	// touched are the objects it added records to, closing those it
+	// filled, finished once it is committed; dirty says records came
+	// since the last commit.
+	chunk    int64
+	touched  []*object
+	closing  []*object
+	dirty    bool
+	checked  bool // the first record was encoded
+	quiet    bool
+	format   string
 }
 
 func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
@@ -124,7 +137,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 		}
 		vars[k] = v
 	}
-	tmpl, err := newTemplate(text, vars)
+	tmpl, err := newTemplate(text, c.String("prefix"), vars)
 	if err != nil {
 		return nil, err
 	}
@@ -133,6 +146,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"), maxOpen: c.Int("max-open"),
 		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"), prefix: c.String("prefix"),
 		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, open: map[string]*object{},
+		quiet: c.Bool("quiet"), format: c.String("format"),
 	}
 	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 || b.maxOpen <= 0 {
 		return nil, fmt.Errorf("--max-records, --max-age, --max-open and --stream-duration must be positive")
@@ -143,13 +157,24 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	if b.spool, err = openSpool(c.String("spool")); err != nil {
 		return nil, stage.Runtime(err)
 	}
-	if err := b.recover(); err != nil {
-		return nil, stage.Runtime(err)
-	}
-	if err := b.rotate(time.Now()); err != nil {
+	if err := b.start(); err != nil {
+		b.spool.lock.Close()
 		return nil, stage.Runtime(err)
 	}
 	return b, nil
+}
+
+// start recovers what an earlier run left and starts a stream.
+func (b *batcher) start() error {
+	var err error
+	if b.journal, err = openJournal(b.spool.dir); err != nil {
+		return err
+	}
+	if err := b.recover(b.journal.seq); err != nil {
+		return err
+	}
+	b.chunk = max(b.journal.seq, 0)
+	return b.rotate(time.Now())
 }
 
 func formatOf(name string) (encode.Format, error) {
@@ -161,8 +186,8 @@ func formatOf(name string) (encode.Format, error) {
 }
 
 // recover finishes the objects an earlier run left open, from their
-// journals, before any new input.
-func (b *batcher) recover() error {
+// journals up to the last chunk committed, before any new input.
+func (b *batcher) recover(committed int64) error {
 	left, err := b.spool.leftovers()
 	if err != nil {
 		return err
@@ -178,7 +203,7 @@ func (b *batcher) recover() error {
 		if err != nil {
 			return err
 		}
-		err = readJournal(old, func(line []byte) error {
+		err = readJournal(old, committed, func(line []byte) error {
 			encoded, ts, _, err := b.prepare(line)
 			if err != nil {
 				return err
@@ -208,7 +233,7 @@ func (b *batcher) rotate(now time.Time) error {
 	if b.stream != "" && now.Sub(b.streamAt) < b.streamDur {
 		return nil
 	}
-	id, err := b.spool.newStream(now)
+	id, err := b.spool.newStream(now, b.host)
 	if err != nil {
 		return err
 	}
@@ -288,41 +313,57 @@ func timestamp(v []byte, k jsonscan.Kind) (int64, bool) {
 	return 0, false
 }
 
-// Record adds a record to its group's object.
+// Record adds a record to its group's object. An object that fills up
+// is finished once the chunk is committed.
 func (b *batcher) Record(line []byte) (bool, error) {
 	encoded, ts, group, err := b.prepare(line)
 	if err != nil {
-		return false, err
+		return false, stage.BadInput(err)
 	}
 	o := b.open[group]
 	if o == nil && len(b.open) >= b.maxOpen {
-		if err := b.close(b.oldest()); err != nil {
-			return false, stage.Runtime(err)
-		}
+		b.closeLater(b.oldest())
 	}
 	if o == nil {
 		seq := b.seq[group]
-		key, err := b.tmpl.key(keyValues{prefix: b.prefix, group: group, stream: b.stream, host: b.host, seq: seq, first: time.UnixMilli(ts)})
+		key, err := b.tmpl.key(keyValues{group: group, stream: b.stream, host: b.host, seq: seq, first: time.UnixMilli(ts)})
 		if err != nil {
 			return false, err
 		}
 		b.seq[group] = seq + 1
-		id := fmt.Sprintf("%s-%s-%08d", b.stream, safe(group), seq)
+		id := fmt.Sprintf("%s-%08d", b.stream, b.nextID)
+		b.nextID++
 		if o, err = b.spool.open(meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: seq}, b.codec); err != nil {
-			return false, stage.Runtime(err)
+			return false, err
 		}
 		b.open[group] = o
 	}
+	b.dirty = true
 	if err := o.add(line, encoded, ts); err != nil {
 		if o.records == 0 {
 			b.discard(group, o)
 		}
+		if !b.checked && stage.IsBadInput(err) {
+			return false, fmt.Errorf("the first record is not one --format %s takes (%v): records of another kind?", b.format, err)
+		}
 		return false, err
 	}
+	b.checked = true
+	if !o.touched {
+		o.touched = true
+		b.touched = append(b.touched, o)
+	}
 	if o.records >= b.maxRecs || (b.maxBytes > 0 && o.size() >= b.maxBytes) {
-		return true, stage.Runtime(b.close(group))
+		b.closeLater(group)
 	}
 	return true, nil
+}
+
+// closeLater takes a group's object out of the open ones, to be finished
+// once the chunk is committed.
+func (b *batcher) closeLater(group string) {
+	b.closing = append(b.closing, b.open[group])
+	delete(b.open, group)
 }
 
 // discard drops an open object that took no record.
@@ -357,12 +398,34 @@ func (b *batcher) finish(o *object) error {
 	return nil
 }
 
-// Flush writes the open objects' journals to their files whenever input
-// goes idle: what was read survives a crash of the process.
-func (b *batcher) Flush() error {
-	for _, o := range b.open {
+// Journal writes the input through the spool's input journal.
+func (b *batcher) Journal(in io.Reader) io.Reader {
+	b.journal.in = in
+	return b.journal
+}
+
+// Commit ends a chunk of input: the journals of the objects it touched
+// get its marker and are written out, the input journal records it as
+// handled, and then the objects it filled are finished.
+func (b *batcher) Commit(offset int64) error {
+	b.chunk++
+	for _, o := range b.touched {
+		o.touched = false
+		fmt.Fprintf(o.journalW, "#%d\n", b.chunk)
 		if err := o.journalW.Flush(); err != nil {
-			return stage.Runtime(fmt.Errorf("spool: %w", err))
+			return fmt.Errorf("spool: %w", err)
+		}
+	}
+	b.touched = b.touched[:0]
+	if err := b.journal.commit(offset, b.chunk); err != nil {
+		return err
+	}
+	b.dirty = false
+	for len(b.closing) > 0 {
+		o := b.closing[0]
+		b.closing = b.closing[1:]
+		if err := b.finish(o); err != nil {
+			return err
 		}
 	}
 	return nil
@@ -404,15 +467,41 @@ func (b *batcher) groups() []string {
 	return groups
 }
 
-// Close finishes every open object.
+// Close finishes every open object, unless records came since the last
+// commit (the stage stopped on an error): then the objects stay open in
+// the spool, and the next run finishes them from the journals.
 func (b *batcher) Close() error {
-	for _, group := range b.groups() {
-		if err := b.close(group); err != nil {
-			return err
+	defer b.spool.lock.Close()
+	defer b.journal.close()
+	var err error
+	if b.dirty {
+		left := append(b.closing, b.openObjects()...)
+		for _, o := range left {
+			o.abandon()
+		}
+		fmt.Fprintf(b.errw, "sky-batch: %d objects left open in the spool; the next run finishes them\n", len(left))
+	} else {
+		for _, group := range b.groups() {
+			if err = b.close(group); err != nil {
+				break
+			}
+		}
+		if err == nil {
+			err = b.journal.remove()
 		}
 	}
-	fmt.Fprintf(b.errw, "sky-batch: %d objects, %d records, %d bytes\n", b.objects, b.records, b.bytes)
-	return nil
+	if !b.quiet {
+		fmt.Fprintf(b.errw, "sky-batch: %d objects, %d records, %d bytes\n", b.objects, b.records, b.bytes)
+	}
+	return err
+}
+
+func (b *batcher) openObjects() []*object {
+	var objects []*object
+	for _, group := range b.groups() {
+		objects = append(objects, b.open[group])
+	}
+	return objects
 }
 
 // accountRecord is the accounting record of --account, as the original

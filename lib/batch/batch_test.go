@@ -42,10 +42,10 @@ func manifests(t testing.TB, out string) []Manifest {
 	return ms
 }
 
-// contents decompresses an object and returns its NDJSON lines.
-func contents(t testing.TB, m Manifest) []string {
+// contents decompresses an object of spool and returns its NDJSON lines.
+func contents(t testing.TB, spool string, m Manifest) []string {
 	t.Helper()
-	f, err := os.Open(m.Path)
+	f, err := os.Open(filepath.Join(spool, m.Path))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestEveryRecordStored(t *testing.T) {
 		if m.Records < 700 {
 			sizeFlushes++
 		}
-		lines := contents(t, m)
+		lines := contents(t, spool, m)
 		if len(lines) != m.Records {
 			t.Errorf("%s: %d lines, manifest says %d", m.Key, len(lines), m.Records)
 		}
@@ -134,12 +134,13 @@ func TestEveryRecordStored(t *testing.T) {
 
 func TestFormatsAndKeepGroup(t *testing.T) {
 	in := tagged(t, 10)
-	out, errs, _ := run(t, in, "--spool", t.TempDir(), "--format", "secadvisor", "--keep-group-field", "--compress", "none", "--group-by", "nothing")
+	spool := t.TempDir()
+	out, errs, _ := run(t, in, "--spool", spool, "--format", "secadvisor", "--keep-group-field", "--compress", "none", "--group-by", "nothing")
 	ms := manifests(t, out)
 	if len(ms) != 1 || ms[0].Group != "untagged" || ms[0].ContentEncoding != "" || !strings.HasSuffix(ms[0].Key, "/00000000") {
 		t.Fatalf("%+v %s", ms, errs)
 	}
-	doc := strings.Join(contents(t, ms[0]), "\n")
+	doc := strings.Join(contents(t, spool, ms[0]), "\n")
 	var v struct{ Data []map[string]any }
 	if err := json.Unmarshal([]byte(doc), &v); err != nil || len(v.Data) != 10 || v.Data[0]["Tag"] != "ingress" {
 		t.Errorf("secadvisor document: %v", err)
@@ -148,14 +149,14 @@ func TestFormatsAndKeepGroup(t *testing.T) {
 
 func TestLayouts(t *testing.T) {
 	first := time.Date(2026, 11, 26, 22, 7, 0, 0, time.UTC)
-	v := keyValues{prefix: "p", group: "ingress", stream: "20261126T220000Z", host: "h", seq: 7, ext: ".gz", first: first}
+	v := keyValues{group: "ingress", stream: "20261126T220000Z", host: "h", seq: 7, first: first}
 	vars := map[string]string{"account": "123456789012", "region": "eu-de", "flowlog": "fl-1", "vpc": "v", "subnet": "s", "instance": "i", "vnic": "n"}
 	for layout, pattern := range map[string]string{
 		"original": `^p/ingress/20261126T220000Z/00000007\.gz$`,
 		"aws":      `^p/AWSLogs/123456789012/vpcflowlogs/eu-de/2026/11/26/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{16}\.log\.gz$`,
 		"ibm":      `^p/ibm_vpc_flowlogs_v1/account=123456789012/region=eu-de/vpc-id=v/subnet-id=s/endpoint-type=vnics/instance-id=i/vnic-id=n/record-type=ingress/year=2026/month=11/day=26/hour=22/stream-id=20261126T220000Z/00000007\.gz$`,
 	} {
-		tmpl, err := newTemplate(strings.ReplaceAll(Layouts[layout], "{ext}", ".gz"), vars)
+		tmpl, err := newTemplate(strings.ReplaceAll(Layouts[layout], "{ext}", ".gz"), "p", vars)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -164,7 +165,7 @@ func TestLayouts(t *testing.T) {
 			t.Errorf("%s: %s %v", layout, key, err)
 		}
 	}
-	if _, err := newTemplate("{prefix}/{account}", nil); err == nil {
+	if _, err := newTemplate("{prefix}/{account}/{random}", "", nil); err == nil {
 		t.Error("a template with an unknown placeholder passed")
 	}
 }
@@ -172,9 +173,9 @@ func TestLayouts(t *testing.T) {
 // TestKeysStayInside: no group, prefix or variable value can make a key
 // that escapes a directory.
 func TestKeysStayInside(t *testing.T) {
-	tmpl, _ := newTemplate("{prefix}/{group}/{x}/{seq}", map[string]string{"x": "../../etc"})
-	for _, group := range []string{"..", ".", "../../etc/passwd", "a/b", "/abs", "", "x\x00y", `a\b`} {
-		key, err := tmpl.key(keyValues{prefix: "../up/./x", group: group})
+	tmpl, _ := newTemplate("{prefix}/{group}/{x}/{stream}/{seq}", "../up/./x", map[string]string{"x": "../../etc"})
+	for _, group := range []string{"..", ".", "../../etc/passwd", "a/b", "/abs", "", "x\x00y", `a\b`, "a\nb"} {
+		key, err := tmpl.key(keyValues{group: group, stream: "s"})
 		if err != nil {
 			t.Errorf("group %q: %v", group, err)
 			continue
@@ -186,29 +187,119 @@ func TestKeysStayInside(t *testing.T) {
 			t.Errorf("group %q: key %q is not local", group, key)
 		}
 	}
-	if _, err := newTemplate("{prefix}/../{seq}", nil); err != nil {
+}
+
+// TestTemplatesCheckedAtStart: a template that can only repeat keys, or
+// make bad ones, is a usage error before any record.
+func TestTemplatesCheckedAtStart(t *testing.T) {
+	for _, c := range []struct{ template, want string }{
+		{"fixed.gz", "no part differs from object to object"},
+		{"{prefix}/{group}/{seq}{ext}", "no part differs from object to object"},
+		{"../{group}/{random}{ext}", "bad segment"},
+		{"a//{random}", "not a clean relative path"},
+		{"a\nb/{random}", "control character"},
+		{"a\x01b/{random}", "control character"},
+		{strings.Repeat("x", 1000) + "/{group}/{random}", "over S3's 1024"},
+	} {
+		_, errs, code := run(t, tagged(t, 3), "--spool", t.TempDir(), "--key-template", c.template)
+		if code != 2 || !strings.Contains(errs, c.want) {
+			t.Errorf("%q: exit %d: %s", c.template, code, errs)
+		}
+	}
+}
+
+// TestHostileGroups: group values that clean to the same text, or are
+// long, still go to objects of their own, with keys of their own, and
+// every record is kept.
+func TestHostileGroups(t *testing.T) {
+	groups := []string{"a/b", "a_b", `a\b`, "é", "ü", "__", strings.Repeat("t", 225), strings.Repeat("t", 221) + "x", strings.Repeat("t", 222),
+		"../x", "x\ny", "..", ".", ""}
+	var in bytes.Buffer
+	for i := range 20 * len(groups) {
+		fmt.Fprintf(&in, "{\"n\":%d,\"Tag\":%q}\n", i, groups[i%len(groups)])
+	}
+	spool := t.TempDir()
+	out, errs, code := run(t, in.Bytes(), "--spool", spool, "--keep-group-field", "--max-records", "7")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	keys := map[string]string{} // key segment of the group -> group
+	records := 0
+	for _, m := range manifests(t, out) {
+		seg := strings.Split(m.Key, "/")[0]
+		if len(m.Key) > maxKey {
+			t.Errorf("key of %d bytes", len(m.Key))
+		}
+		for _, line := range contents(t, spool, m) {
+			var r struct{ Tag string }
+			json.Unmarshal([]byte(line), &r)
+			group := r.Tag
+			if group == "" {
+				group = "untagged"
+			}
+			if prev, ok := keys[seg]; ok && prev != group {
+				t.Errorf("groups %q and %q share key segment %q", prev, group, seg)
+			}
+			keys[seg] = group
+			records++
+		}
+	}
+	if records != in.Len()-in.Len()+20*len(groups) {
+		t.Errorf("%d records stored, want %d", records, 20*len(groups))
+	}
+	if n := len(keys); n != len(groups) {
+		t.Errorf("%d key segments for %d groups: %v", n, len(groups), keys)
+	}
+	// A second run on the same spool starts cleanly.
+	if _, errs, code := run(t, in.Bytes(), "--spool", spool); code != 0 {
+		t.Errorf("second run: exit %d: %s", code, errs)
+	}
+}
+
+// TestOneBatchPerSpool: a second sky-batch on a spool is refused.
+func TestOneBatchPerSpool(t *testing.T) {
+	spool := t.TempDir()
+	b, err := open(testContext(t, "--spool", spool), bufio.NewWriter(io.Discard), io.Discard)
+	if err != nil {
 		t.Fatal(err)
 	}
-	bad, _ := newTemplate("{prefix}/../{seq}", nil)
-	if _, err := bad.key(keyValues{prefix: "p"}); err == nil {
-		t.Error("a template with .. made a key")
+	_, errs, code := run(t, tagged(t, 3), "--spool", spool)
+	if code != 1 || !strings.Contains(errs, "is in use by another sky-batch") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	b.Close()
+	if _, errs, code := run(t, tagged(t, 3), "--spool", spool); code != 0 {
+		t.Errorf("after the first one: exit %d: %s", code, errs)
+	}
+}
+
+// TestRecordsOfAnotherKind: a format that cannot take the first record
+// stops the stage with one plain line, not a bad line per record.
+func TestRecordsOfAnotherKind(t *testing.T) {
+	_, errs, code := run(t, tagged(t, 50), "--spool", t.TempDir(), "-f", "awsflowlogs")
+	if code != 1 || !strings.Contains(errs, "the first record is not one --format awsflowlogs takes") || strings.Count(errs, "not an AWS flow logs record") != 1 {
+		t.Errorf("exit %d: %s", code, errs)
 	}
 }
 
 func FuzzKey(f *testing.F) {
-	f.Add("ingress", "flows/x", "v")
-	f.Add("..", "../..", "/")
-	f.Fuzz(func(t *testing.T, group, prefix, v string) {
-		tmpl, err := newTemplate("{prefix}/{group}/{v}/{seq}", map[string]string{"v": v})
+	f.Add("ingress", "egress", "flows/x", "v", "{prefix}/{group}/{stream}/{seq}")
+	f.Add("..", ".", "../..", "/", "{group}/{random}")
+	f.Add("a/b", "a_b", "", "x", "{prefix}/{v}/{group}{random}")
+	f.Fuzz(func(t *testing.T, group, other, prefix, v, text string) {
+		tmpl, err := newTemplate(text, prefix, map[string]string{"v": v})
 		if err != nil {
-			return // an empty variable is refused
+			return // refused at start
 		}
-		key, err := tmpl.key(keyValues{prefix: prefix, group: group, seq: 1})
+		key, err := tmpl.key(keyValues{group: group, stream: "20261130T000000Z-000000000000", seq: 1})
 		if err != nil {
-			return
+			t.Fatalf("template %q passed the start, then %q made no key: %v", text, group, err)
 		}
-		if !filepath.IsLocal(key) || checkKey(key) != nil {
-			t.Fatalf("key %q escapes", key)
+		if !filepath.IsLocal(key) || checkKey(key) != nil || len(key) > maxKey {
+			t.Fatalf("key %q", key)
+		}
+		if group != other && keyValue(group) == keyValue(other) {
+			t.Fatalf("groups %q and %q share %q", group, other, keyValue(group))
 		}
 	})
 }
@@ -228,29 +319,40 @@ func TestNoRepeatedKeys(t *testing.T) {
 	}
 }
 
-// TestRecoverAfterCrash: objects left open by a crash are finished, every
-// complete record kept, before new input.
+// TestRecoverAfterCrash: a crash at any point of a chunk loses nothing
+// and repeats nothing: objects left open are finished with the records of
+// committed chunks, and the rest of the input comes again from the input
+// journal, before new input.
 func TestRecoverAfterCrash(t *testing.T) {
 	spool := t.TempDir()
 	in := tagged(t, 300)
-	var out bytes.Buffer
-	w := bufio.NewWriter(&out)
-	cli := testContext(t, "--spool", spool, "--max-records", "1000")
-	b, err := open(cli, w, io.Discard)
+	b, err := open(testContext(t, "--spool", spool, "--max-records", "1000"), bufio.NewWriter(io.Discard), io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	lines := strings.Split(strings.TrimSpace(string(in)), "\n")
-	for _, l := range lines {
-		if _, err := b.Record([]byte(l)); err != nil {
+	// All the input read (and so journaled); the first 200 records
+	// handled and committed, 50 more handled, not committed.
+	r := bufio.NewReader(b.Journal(bytes.NewReader(in)))
+	var offset int64
+	for i := range 250 {
+		line, _ := r.ReadBytes('\n')
+		if _, err := b.Record(bytes.TrimSuffix(line, []byte("\n"))); err != nil {
 			t.Fatal(err)
 		}
+		offset += int64(len(line))
+		if i == 199 {
+			if err := b.Commit(offset); err != nil {
+				t.Fatal(err)
+			}
+		}
 	}
-	// The crash: nothing closed; half a line at the end of a journal.
+	io.Copy(io.Discard, r)
+	// The crash: journals written as far as they got, half a line last.
 	for _, o := range b.open {
 		o.journalW.Flush()
 		o.journal.WriteString(`{"UUID":"torn`)
 	}
+	b.spool.lock.Close()
 	// And an object opened just before the crash, with nothing written out.
 	os.WriteFile(filepath.Join(spool, openDir, "x.meta"), []byte(`{"id":"x","key":"k/x","group":"g","stream":"s","seq":0}`), 0o644)
 	os.WriteFile(filepath.Join(spool, openDir, "x.ndjson"), nil, 0o644)
@@ -258,12 +360,20 @@ func TestRecoverAfterCrash(t *testing.T) {
 	if code != 0 || strings.Count(errs, "recovered") != 3 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	total := 0
+	seen := map[string]int{}
 	for _, m := range manifests(t, rout) {
-		total += len(contents(t, m))
+		for _, line := range contents(t, spool, m) {
+			seen[line]++
+		}
 	}
-	if total != 300 || len(manifests(t, rout)) != 3 {
-		t.Fatalf("%d records recovered in %d objects, want 300 in 3", total, len(manifests(t, rout)))
+	for line := range bytes.Lines(in) {
+		want := withoutTag(strings.TrimSpace(string(line)))
+		if seen[want] != 1 {
+			t.Fatalf("record stored %d times: %s", seen[want], want)
+		}
+	}
+	if len(seen) != 300 {
+		t.Fatalf("%d records stored, want 300", len(seen))
 	}
 	if entries, _ := os.ReadDir(filepath.Join(spool, openDir)); len(entries) != 0 {
 		t.Errorf("left open: %v", entries)

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"path"
@@ -30,30 +31,78 @@ var builtin = map[string]bool{
 
 // template makes object keys.
 type template struct {
-	text string
-	vars map[string]string
+	text, prefix string
+	vars         map[string]string
 }
 
-// newTemplate checks that every placeholder of text is known or given.
-func newTemplate(text string, vars map[string]string) (*template, error) {
+// maxKey is S3's limit on the length of a key, in bytes.
+const maxKey = 1024
+
+// newTemplate checks a key template before any record: every placeholder
+// known or given; a part that differs from object to object ({random},
+// or {stream} with {seq}); no control character; and no key it can make
+// may escape (an empty, "." or ".." segment) or pass S3's 1024 bytes.
+func newTemplate(text, prefix string, vars map[string]string) (*template, error) {
+	used := map[string]bool{}
 	for _, m := range placeholder.FindAllStringSubmatch(text, -1) {
 		if !builtin[m[1]] && vars[m[1]] == "" {
 			return nil, fmt.Errorf("key template: {%s} is neither built in nor given with --var %s=...", m[1], m[1])
 		}
+		used[m[1]] = true
 	}
 	for k := range vars {
 		if builtin[k] {
 			return nil, fmt.Errorf("--var %s: built in, cannot be set", k)
 		}
 	}
-	return &template{text: text, vars: vars}, nil
+	if !used["random"] && !(used["stream"] && used["seq"]) {
+		return nil, fmt.Errorf("key template %q: no part differs from object to object: use {random}, or {stream} and {seq}", text)
+	}
+	for _, c := range []byte(text) {
+		if c < 0x20 || c == 0x7f {
+			return nil, fmt.Errorf("key template %q: control character %#x", text, c)
+		}
+	}
+	t := &template{text: text, prefix: prefix, vars: vars}
+	// The longest values each placeholder can take.
+	longest := keyValues{group: strings.Repeat("x", maxValue+1), host: strings.Repeat("x", maxValue+1),
+		stream: strings.Repeat("9", len(streamFormat)+1+streamIDLen), seq: 99999999, first: time.Now()}
+	return t, t.check(longest)
+}
+
+// check makes a key of values v as the template would.
+func (t *template) check(v keyValues) error {
+	key, err := t.key(v)
+	if err != nil {
+		return fmt.Errorf("key template %q: %w", t.text, err)
+	}
+	if len(key) > maxKey {
+		return fmt.Errorf("key template %q: keys of up to %d bytes, over S3's %d", t.text, len(key), maxKey)
+	}
+	return nil
 }
 
 // keyValues are the values of one object's key.
 type keyValues struct {
-	prefix, group, stream, host, ext string
-	seq                              int
-	first                            time.Time // the object's first record
+	group, stream, host string
+	seq                 int
+	first               time.Time // the object's first record
+}
+
+// maxValue is the longest group or host value a key takes as it is.
+const maxValue = 64
+
+// keyValue makes a group or host value one key segment that no other
+// value makes: as it is when it is safe and short; else cleaned, cut to
+// maxValue and followed by "~" and a hash of the value ("~" is never
+// in a safe value, so a clean value cannot take another's place).
+func keyValue(v string) string {
+	s := safe(v)
+	if s == v && len(v) <= maxValue {
+		return v
+	}
+	sum := sha256.Sum256([]byte(v))
+	return s[:min(len(s), maxValue-11)] + "~" + hex.EncodeToString(sum[:5])
 }
 
 // safe makes a value one harmless key segment: letters, digits and
@@ -81,13 +130,13 @@ func (t *template) key(v keyValues) (string, error) {
 	rand.Read(random)
 	f := v.first.UTC()
 	values := map[string]string{
-		"group": safe(v.group), "stream": safe(v.stream), "seq": fmt.Sprintf("%08d", v.seq),
-		"host": safe(v.host), "random": hex.EncodeToString(random), "ext": v.ext,
+		"group": keyValue(v.group), "stream": safe(v.stream), "seq": fmt.Sprintf("%08d", v.seq),
+		"host": keyValue(v.host), "random": hex.EncodeToString(random),
 		"year": f.Format("2006"), "month": f.Format("01"), "day": f.Format("02"), "hour": f.Format("15"),
 		"minute": f.Format("04"), "date": f.Format("20060102"), "time": f.Format("20060102T1504Z"),
 	}
 	var segs []string
-	for _, s := range strings.Split(v.prefix, "/") {
+	for _, s := range strings.Split(t.prefix, "/") {
 		if s != "" {
 			segs = append(segs, safe(s))
 		}
@@ -107,7 +156,7 @@ func (t *template) key(v keyValues) (string, error) {
 // checkKey refuses a key that is empty, absolute, or has an empty, "." or
 // ".." segment: such a key could escape a directory it is joined to.
 func checkKey(key string) error {
-	if key == "" || strings.HasPrefix(key, "/") || strings.ContainsAny(key, "\\\x00") || path.Clean(key) != key {
+	if key == "" || strings.HasPrefix(key, "/") || strings.ContainsFunc(key, func(r rune) bool { return r < 0x20 || r == 0x7f || r == '\\' }) || path.Clean(key) != key {
 		return fmt.Errorf("key %q: not a clean relative path", key)
 	}
 	for _, s := range strings.Split(key, "/") {

@@ -41,6 +41,7 @@ type meta struct {
 }
 
 // Manifest describes a finished object for sky-s3put and other tools.
+// Its path is relative to the spool: ready/ID.
 type Manifest struct {
 	Path            string            `json:"path"`
 	Key             string            `json:"key"`
@@ -81,6 +82,7 @@ type object struct {
 	records     int
 	first, last int64
 	opened      time.Time
+	touched     bool // by the chunk of input being handled
 }
 
 // countingWriter counts and checksums what goes through to the file,
@@ -105,8 +107,9 @@ func (s *spool) path(dir, name string) string { return filepath.Join(s.dir, dir,
 func (s *spool) open(m meta, c *codec) (*object, error) {
 	o := &object{meta: m, spool: s.dir, opened: time.Now()}
 	data, _ := json.Marshal(m)
-	if err := os.WriteFile(s.path(openDir, m.ID+".meta"), data, 0o644); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+	// Whole or not at all: a full disk must not leave a torn one.
+	if err := writeAtomic(s.path(openDir, m.ID+".meta"), data); err != nil {
+		return nil, err
 	}
 	var err error
 	if o.journal, err = os.OpenFile(s.path(openDir, m.ID+".ndjson"), os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644); err != nil {
@@ -159,6 +162,14 @@ func (s *spool) discard(o *object) {
 	}
 }
 
+// abandon closes an open object's files and leaves them for the next
+// run to finish from the journal.
+func (o *object) abandon() {
+	o.journalW.Flush()
+	o.journal.Close()
+	o.part.Close()
+}
+
 // size is the compressed size so far, give or take a compression block.
 func (o *object) size() int64 { return o.counter.n + int64(o.partW.Buffered()) }
 
@@ -186,13 +197,12 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: object %s: %w", o.Key, err)
 	}
-	ready := s.path(readyDir, o.ID)
-	if err := os.Rename(s.path(openDir, o.ID+".part"), ready); err != nil {
+	if err := os.Rename(s.path(openDir, o.ID+".part"), ObjectOf(s.dir, o.ID)); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	m := describe(ready, o, c)
+	m := describe(ObjectPath(o.ID), o, c)
 	data, _ := json.Marshal(m)
-	if err := writeAtomic(ManifestOf(ready), append(data, '\n')); err != nil {
+	if err := writeAtomic(ManifestOf(s.dir, o.ID), append(data, '\n')); err != nil {
 		return nil, err
 	}
 	if err := syncDir(filepath.Join(s.dir, readyDir)); err != nil {

@@ -2,6 +2,9 @@ package batch
 
 import (
 	"bufio"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,19 +12,32 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
 // spool is the directory of objects being made and made.
 type spool struct {
-	dir string
+	dir  string
+	lock *os.File // held while sky-batch runs
 }
 
-// streamFormat names a stream by its start time.
-const streamFormat = "20060102T150405Z"
+// streamFormat is the time part of a stream id; streamIDLen the length
+// of the part that follows it: 4 hex digits of the host id's hash and 8
+// random ones, so that pipelines on two hosts, or two on one host,
+// started in the same second do not share a stream.
+const (
+	streamFormat = "20060102T150405Z"
+	streamIDLen  = 12
+)
 
-// openSpool makes the spool's directories and checks it can write there.
+// Lock files: one sky-batch at a time on a spool.
+const batchLock = "batch.lock"
+
+// openSpool makes the spool's directories, checks it can write there and
+// takes its lock, which a second sky-batch on the same spool is refused.
 func openSpool(dir string) (*spool, error) {
 	s := &spool{dir: dir}
 	for _, d := range []string{openDir, readyDir, manifestDir} {
@@ -29,12 +45,33 @@ func openSpool(dir string) (*spool, error) {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 	}
-	probe := filepath.Join(dir, openDir, ".probe")
-	if err := os.WriteFile(probe, nil, 0o644); err != nil {
-		return nil, fmt.Errorf("spool %s is not writable: %w", dir, err)
+	lock, err := Lock(filepath.Join(dir, batchLock))
+	if err != nil {
+		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
-	os.Remove(probe)
+	if lock == nil {
+		return nil, fmt.Errorf("spool %s is in use by another sky-batch: one at a time on a spool", dir)
+	}
+	s.lock = lock
 	return s, nil
+}
+
+// Lock takes an exclusive lock on the file at path, made if need be; it
+// returns nil, and no error, when another process holds it. The kernel
+// lets the lock go when the process ends, however it ends.
+func Lock(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	return f, nil
 }
 
 // ManifestFiles lists, in order, the manifests of the finished objects of
@@ -45,27 +82,42 @@ func ManifestFiles(dir string) ([]string, error) {
 	return names, err
 }
 
-// ManifestOf is the manifest file of the finished object at path.
-func ManifestOf(path string) string {
-	return filepath.Join(filepath.Dir(filepath.Dir(path)), manifestDir, filepath.Base(path)+".json")
-}
+// ManifestOf is the manifest file of the finished object id in spool dir.
+func ManifestOf(dir, id string) string { return filepath.Join(dir, manifestDir, id+".json") }
 
-// newStream returns the id of a stream starting now, later than any this
-// spool had, so that keys never repeat across restarts.
-func (s *spool) newStream(now time.Time) (string, error) {
+// ObjectOf is the finished object id in spool dir.
+func ObjectOf(dir, id string) string { return filepath.Join(dir, readyDir, id) }
+
+// ObjectPath is what a manifest says of the object id: its path in the
+// spool, whatever the working directory.
+func ObjectPath(id string) string { return readyDir + "/" + id }
+
+// newStream returns the id of a stream starting now: a time later than
+// any this spool had, a hash of the host id and a random part, so that
+// keys never repeat across restarts, processes and hosts.
+func (s *spool) newStream(now time.Time, host string) (string, error) {
 	state := filepath.Join(s.dir, "stream")
 	t := now.UTC().Truncate(time.Second)
 	if last, err := os.ReadFile(state); err == nil {
-		if prev, err := time.Parse(streamFormat, strings.TrimSpace(string(last))); err == nil && !t.After(prev) {
+		prevText, _, _ := strings.Cut(strings.TrimSpace(string(last)), "-")
+		if prev, err := time.Parse(streamFormat, prevText); err == nil && !t.After(prev) {
 			t = prev.Add(time.Second)
 		}
 	}
-	id := t.Format(streamFormat)
+	hostSum := sha256.Sum256([]byte(host))
+	random := make([]byte, 4)
+	rand.Read(random)
+	id := t.Format(streamFormat) + "-" + hex.EncodeToString(hostSum[:2]) + hex.EncodeToString(random)
 	return id, writeAtomic(state, []byte(id+"\n"))
 }
 
-// leftovers lists the objects an earlier run left open, oldest first.
+// leftovers lists the objects an earlier run left open, oldest first,
+// and removes the temporary files a crash left.
 func (s *spool) leftovers() ([]meta, error) {
+	tmps, _ := filepath.Glob(s.path(openDir, "*.tmp"))
+	for _, tmp := range tmps {
+		os.Remove(tmp)
+	}
 	names, err := filepath.Glob(s.path(openDir, "*.meta"))
 	if err != nil {
 		return nil, err
@@ -107,9 +159,13 @@ func (s *spool) keepJournal(id string) (string, error) {
 	return old, nil
 }
 
-// readJournal calls fn with each complete line of a journal; a line cut
-// short by a crash is left out.
-func readJournal(path string, fn func(line []byte) error) error {
+// readJournal calls fn with each record of an object's journal that a
+// committed chunk of input put there: the lines up to the last marker
+// "#SEQ" with SEQ at most committed. What follows is of a chunk that was
+// not committed, which the input journal gives again (a line cut short
+// by a crash among them). A negative committed takes every whole line
+// (a spool of an earlier version, without markers).
+func readJournal(path string, committed int64, fn func(line []byte) error) error {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -119,6 +175,16 @@ func readJournal(path string, fn func(line []byte) error) error {
 	}
 	defer f.Close()
 	r := bufio.NewReaderSize(f, 256<<10)
+	var pending [][]byte
+	emit := func() error {
+		for _, line := range pending {
+			if err := fn(line); err != nil {
+				return err
+			}
+		}
+		pending = pending[:0]
+		return nil
+	}
 	for {
 		line, err := r.ReadBytes('\n')
 		if err == io.EOF {
@@ -127,8 +193,31 @@ func readJournal(path string, fn func(line []byte) error) error {
 		if err != nil {
 			return fmt.Errorf("spool: %w", err)
 		}
-		if err := fn(line[:len(line)-1]); err != nil {
-			return err
+		line = line[:len(line)-1]
+		if committed < 0 {
+			if err := fn(line); err != nil {
+				return err
+			}
+			continue
 		}
+		if seq, ok := marker(line); ok {
+			if seq > committed {
+				return nil
+			}
+			if err := emit(); err != nil {
+				return err
+			}
+			continue
+		}
+		pending = append(pending, line)
 	}
+}
+
+// marker reads a journal's chunk marker, "#SEQ".
+func marker(line []byte) (int64, bool) {
+	if len(line) < 2 || line[0] != '#' {
+		return 0, false
+	}
+	seq, err := strconv.ParseInt(string(line[1:]), 10, 64)
+	return seq, err == nil
 }

@@ -60,11 +60,11 @@ func (t *tagger) Record(line []byte) (bool, error) {
 		return nil
 	})
 	if err != nil {
-		return false, fmt.Errorf("decode: %w", err)
+		return false, stage.BadInput(fmt.Errorf("decode: %w", err))
 	}
 	value, err := t.classify(network, networkKind)
 	if err != nil {
-		return false, err
+		return false, stage.BadInput(err)
 	}
 	var at *jsonscan.Member
 	if hasTag {

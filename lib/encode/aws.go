@@ -9,6 +9,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/awsflowlogs"
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // awsEncoder writes AWS VPC flow logs records as AWS delivers them: a
@@ -38,17 +39,17 @@ func (a *awsEncoder) Record(raw []byte) error {
 		a.values[name] = raw[m.Start:m.End]
 		return err
 	}); err != nil {
-		return fmt.Errorf("decode: %w", err)
+		return stage.BadInput(fmt.Errorf("decode: %w", err))
 	}
 	version := string(a.values["version"])
 	fields := a.fields
 	if fields == nil {
 		n, _ := strconv.Atoi(version)
 		if fields = awsflowlogs.Fields(n); fields == nil {
-			return fmt.Errorf("not an AWS flow logs record: version %q", version)
+			return stage.BadInput(fmt.Errorf("not an AWS flow logs record: version %q", version))
 		}
 	} else if version != a.version {
-		return fmt.Errorf("version %s record among version %s ones", version, a.version)
+		return stage.BadInput(fmt.Errorf("version %s record among version %s ones", version, a.version))
 	}
 	a.row = a.row[:0]
 	for _, f := range fields {
@@ -59,10 +60,10 @@ func (a *awsEncoder) Record(raw []byte) error {
 		}
 		cell, err := cellText(v)
 		if err != nil {
-			return fmt.Errorf("decode %s: %w", f, err)
+			return stage.BadInput(fmt.Errorf("decode %s: %w", f, err))
 		}
 		if a.csv == nil && (cell == "" || strings.ContainsAny(cell, " \t\r\n")) {
-			return fmt.Errorf("%s: %q cannot be a space-separated value", f, cell)
+			return stage.BadInput(fmt.Errorf("%s: %q cannot be a space-separated value", f, cell))
 		}
 		a.row = append(a.row, cell)
 	}

@@ -6,6 +6,7 @@ import (
 	"io"
 
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // csvEncoder writes one row per record, the columns being dotted paths into
@@ -45,7 +46,7 @@ func (c *csvEncoder) Record(raw []byte) error {
 	if c.columns == nil {
 		var cols []string
 		if err := c.flatten(raw, func(path, _ []byte) { cols = append(cols, string(path)) }); err != nil {
-			return fmt.Errorf("decode: %w", err)
+			return stage.BadInput(fmt.Errorf("decode: %w", err))
 		}
 		c.setColumns(cols)
 	}
@@ -55,12 +56,12 @@ func (c *csvEncoder) Record(raw []byte) error {
 			c.values[i] = v
 		}
 	}); err != nil {
-		return fmt.Errorf("decode: %w", err)
+		return stage.BadInput(fmt.Errorf("decode: %w", err))
 	}
 	for i, v := range c.values {
 		cell, err := cellText(v)
 		if err != nil {
-			return fmt.Errorf("decode %s: %w", c.columns[i], err)
+			return stage.BadInput(fmt.Errorf("decode %s: %w", c.columns[i], err))
 		}
 		c.row[i] = cell
 	}

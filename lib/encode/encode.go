@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // Encoder writes records into one document.
@@ -113,7 +114,7 @@ func check(raw []byte, trusted bool) error {
 		return nil
 	}
 	if err := jsonscan.Valid(raw); err != nil {
-		return fmt.Errorf("decode: %w", err)
+		return stage.BadInput(fmt.Errorf("decode: %w", err))
 	}
 	return nil
 }
@@ -138,7 +139,7 @@ func (a *array) Record(raw []byte) error {
 	if a.pretty {
 		a.buf.WriteString("\n  ")
 		if err := json.Indent(&a.buf, raw, "  ", "  "); err != nil {
-			return fmt.Errorf("decode: %w", err)
+			return stage.BadInput(fmt.Errorf("decode: %w", err))
 		}
 	} else {
 		a.buf.Write(bytes.TrimSpace(raw))

@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // vpclogsVersion is the version of the IBM flow logs object.
@@ -56,7 +57,7 @@ func (v *vpclogsEncoder) Record(raw []byte) error {
 		}
 		return nil
 	}); err != nil {
-		return fmt.Errorf("decode: %w", err)
+		return stage.BadInput(fmt.Errorf("decode: %w", err))
 	}
 	b := v.buf[:0]
 	if v.n == 0 {

@@ -93,19 +93,19 @@ func (f *filter) Record(line []byte) (bool, error) {
 		return f.expr.Set(line, m)
 	})
 	if err != nil {
-		return false, fmt.Errorf("decode: %w", err)
+		return false, stage.BadInput(fmt.Errorf("decode: %w", err))
 	}
 	keep, err := f.keepTag(tag, tagKind)
 	if err != nil || !keep {
 		if f.expr != nil {
 			f.expr.Reset()
 		}
-		return false, err
+		return false, stage.BadInput(err)
 	}
 	if f.expr != nil {
 		ok, err := f.expr.Eval()
 		if err != nil && f.strict {
-			return false, fmt.Errorf("expression: %w", err)
+			return false, stage.BadInput(fmt.Errorf("expression: %w", err))
 		}
 		if !ok {
 			return false, nil

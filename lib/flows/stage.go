@@ -80,7 +80,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "dead-letter", EnvVars: []string{"SKY_DEAD_LETTER"}, TakesFile: true, Usage: "append each frame that carries no flows, verbatim, to `FILE`"},
 		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"}, Usage: "also print stats every `DURATION`"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"}, Usage: "after SIGINT or SIGTERM, wait at most `DURATION` for stdout to take the buffered flows"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: []string{"SKY_QUIET"}, Usage: "print only errors and warnings"},
+		stage.QuietFlag(),
 	}
 }
 

@@ -35,6 +35,7 @@ type Reader struct {
 	br   *bufio.Reader
 	max  int
 	line int
+	off  int64
 	buf  []byte
 }
 
@@ -49,6 +50,10 @@ func NewReader(r io.Reader, size, max int) *Reader {
 
 // Line is the number of the line last returned, counting from 1.
 func (r *Reader) Line() int { return r.line }
+
+// Offset is how many bytes of input the lines returned so far (and the
+// blank lines before them) took, line ends included.
+func (r *Reader) Offset() int64 { return r.off }
 
 // Next returns the next non-blank line, valid until the following call.
 // At the end of input it returns io.EOF. A line over the maximum is skipped
@@ -84,6 +89,7 @@ func (r *Reader) read() ([]byte, error) {
 	tooLong := false
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		r.off += int64(len(chunk))
 		if err == nil && len(r.buf) == 0 && !tooLong {
 			r.line++
 			return trimEOL(chunk), r.checkLen(chunk)

@@ -6,10 +6,12 @@ package s3put
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -84,8 +86,13 @@ var permanentCodes = map[string]string{
 }
 
 // explain turns an SDK error into one plain line and says whether trying
-// again may help.
+// again may help: a refused connection, a timeout, a 5xx or throttling
+// may pass; TLS failures, redirects to another region, refusals and
+// missing buckets do not.
 func explain(err error) (msg string, retry bool) {
+	if msg, ok := tlsFailure(err); ok {
+		return msg, false
+	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {
 		if plain, ok := permanentCodes[apiErr.ErrorCode()]; ok {
@@ -94,6 +101,9 @@ func explain(err error) (msg string, retry bool) {
 		var re *awshttp.ResponseError
 		if errors.As(err, &re) {
 			code := re.HTTPStatusCode()
+			if code >= 300 && code < 400 {
+				return fmt.Sprintf("the store redirects elsewhere (%s, HTTP %d): the bucket is in another region or at another endpoint; give --region or --endpoint", apiErr.ErrorCode(), code), false
+			}
 			if code >= 400 && code < 500 && code != 408 && code != 429 {
 				return fmt.Sprintf("%s: %s (HTTP %d)", apiErr.ErrorCode(), apiErr.ErrorMessage(), code), false
 			}
@@ -109,4 +119,29 @@ func explain(err error) (msg string, retry bool) {
 		return fmt.Sprintf("store unreachable: %v", netErr), true
 	}
 	return err.Error(), true
+}
+
+// tlsFailure says what went wrong when TLS did: a certificate the client
+// does not trust, for another name, expired, or no TLS at all on the
+// other end.
+func tlsFailure(err error) (string, bool) {
+	var unknown x509.UnknownAuthorityError
+	var host x509.HostnameError
+	var invalid x509.CertificateInvalidError
+	var verify *tls.CertificateVerificationError
+	var header tls.RecordHeaderError
+	switch {
+	case errors.As(err, &unknown):
+		return "TLS: the store's certificate is signed by an authority this machine does not trust (AWS_CA_BUNDLE, or --insecure-skip-verify to not verify)", true
+	case errors.As(err, &host):
+		return fmt.Sprintf("TLS: the store's certificate is not for this host: %v", host), true
+	case errors.As(err, &invalid):
+		return fmt.Sprintf("TLS: the store's certificate is not valid: %v", invalid), true
+	case errors.As(err, &verify):
+		return fmt.Sprintf("TLS: the store's certificate was refused: %v", verify.Err), true
+	case errors.As(err, &header), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
+		// net/http says the latter in words only.
+		return "TLS: the store does not speak TLS on that port (an http:// endpoint?)", true
+	}
+	return "", false
 }

@@ -3,13 +3,17 @@ package s3put
 import (
 	"bufio"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,7 +29,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	errw = &lockedWriter{w: errw} // the workers report too
 	return stage.Lines{
 		Name:  "sky-s3put",
-		Usage: "upload the objects named by sky-batch's manifest lines (and, with --spool, left in the spool) to S3",
+		Usage: "upload the finished objects of sky-batch's spool, and those its manifest lines name, to S3",
 		Flags: flags(),
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			return open(c, in, w, errw)
@@ -35,7 +39,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 
 func flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "bucket", EnvVars: []string{"SKY_S3_BUCKET"}, Usage: "the `BUCKET`", Required: true},
+		&cli.StringFlag{Name: "bucket", EnvVars: []string{"SKY_S3_BUCKET"}, Usage: "the `BUCKET` (required)"},
 		&cli.StringFlag{Name: "endpoint", EnvVars: []string{"SKY_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}, Usage: "the store's `URL` (default: AWS)"},
 		&cli.StringFlag{Name: "region", EnvVars: []string{"SKY_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"}, Usage: "the `REGION` (default: from the AWS config, else us-east-1)"},
 		&cli.BoolFlag{Name: "path-style", EnvVars: []string{"SKY_S3_PATH_STYLE"}, Usage: "address buckets in the path (most S3-compatible stores)"},
@@ -43,7 +47,9 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "access-key", EnvVars: []string{"SKY_S3_ACCESS_KEY"}, Usage: "the access `KEY` (default: the AWS credential chain)"},
 		&cli.StringFlag{Name: "secret-key", EnvVars: []string{"SKY_S3_SECRET_KEY"}, Usage: "the secret `KEY` (better from the environment; never logged)"},
 		&cli.BoolFlag{Name: "insecure-skip-verify", EnvVars: []string{"SKY_S3_INSECURE"}, Usage: "do not verify the store's TLS certificate (insecure)"},
-		&cli.StringFlag{Name: "spool", EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, Usage: "also upload the finished objects in sky-batch's spool `DIR` (at start; cron mode)"},
+		&cli.StringFlag{Name: "spool", Value: "spool", EnvVars: []string{"SKY_SPOOL"}, TakesFile: true,
+			Usage: "sky-batch's spool `DIR`: its finished objects are uploaded at start, and only its objects are ever read or removed"},
+		&cli.BoolFlag{Name: "check", Usage: "check the credentials, the bucket and the right to write (an object put and deleted), then exit 0 or 1"},
 		&cli.StringFlag{Name: "keep", EnvVars: []string{"SKY_S3_KEEP"}, TakesFile: true, Usage: "move stored objects to `DIR`/KEY instead of deleting them"},
 		&cli.StringFlag{Name: "key", Usage: "upload stdin as the one object `KEY`, as aws s3 cp - does"},
 		&cli.StringFlag{Name: "content-type", Usage: "with --key: the `TYPE`"},
@@ -76,6 +82,16 @@ type Stored struct {
 	ETag       string `json:"etag"`
 	Bytes      int64  `json:"bytes"`
 	DurationMs int64  `json:"duration_ms"`
+	// Already says the store had the object already, same content.
+	Already bool `json:"already,omitempty"`
+}
+
+// counts are the objects of a run: every one asked for (from stdin or the
+// spool) is stored, skipped (already gone, or another sky-s3put's) or
+// failed (left in the spool).
+type counts struct {
+	asked, stored, skipped, failed int
+	bytes                          int64
 }
 
 // uploader is the processor: manifests in, uploads on workers, lines out.
@@ -83,21 +99,21 @@ type uploader struct {
 	ctx     context.Context // cancelled by a signal: no more waiting out an outage
 	client  *s3.Client
 	store   storeOptions
+	spool   string // absolute, links resolved
 	keep    string
 	retries int
 	backoff time.Duration
+	quiet   bool
 	w       *bufio.Writer
 	errw    io.Writer
-	work    chan batch.Manifest
+	work    chan string // object ids
 	wg      sync.WaitGroup
 
-	mu     sync.Mutex // guards what follows, shared with the workers
-	done   []Stored
-	seen   map[string]bool
-	fatal  error
-	stored int
-	bytes  int64
-	left   int
+	mu    sync.Mutex // guards what follows, shared with the workers
+	done  []Stored
+	seen  map[string]bool
+	fatal error
+	n     counts
 }
 
 func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.Processor, error) {
@@ -108,6 +124,9 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	}
 	so := storeOptions{bucket: c.String("bucket"), sse: c.String("sse"), kmsKeyID: c.String("sse-kms-key-id"),
 		storageClass: c.String("storage-class"), partSize: c.Int64("part-size")}
+	if so.bucket == "" {
+		return nil, stage.Usagef("--bucket (or SKY_S3_BUCKET) is required")
+	}
 	if so.sse != "" && so.sse != "AES256" && so.sse != "aws:kms" {
 		return nil, fmt.Errorf("--sse %q: want AES256 or aws:kms", so.sse)
 	}
@@ -120,30 +139,49 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	}
 	u := &uploader{
 		ctx: c.Context, client: client, store: so, keep: c.String("keep"), retries: c.Int("max-retries"),
-		backoff: c.Duration("max-backoff"), w: w, errw: errw, seen: map[string]bool{},
+		backoff: c.Duration("max-backoff"), quiet: c.Bool("quiet"), w: w, errw: errw, seen: map[string]bool{},
 	}
 	if c.Bool("create-bucket") {
 		if err := u.createBucket(); err != nil {
 			return nil, stage.Runtime(err)
 		}
 	}
-	if key := c.String("key"); key != "" {
-		if err := u.single(key, c.String("content-type"), in); err != nil {
-			return nil, err
-		}
-		return consumed{}, nil
+	switch {
+	case c.Bool("check"):
+		return nil, stage.Runtime(u.check())
+	case c.String("key") != "":
+		return nil, u.single(c.String("key"), c.String("content-type"), in)
 	}
-	u.work = make(chan batch.Manifest)
+	if u.spool, err = resolveSpool(c.String("spool")); err != nil {
+		return nil, stage.Runtime(err)
+	}
+	u.work = make(chan string)
 	for range c.Int("concurrency") {
 		u.wg.Add(1)
 		go u.worker()
 	}
-	if dir := c.String("spool"); dir != "" {
-		if err := u.leftovers(dir); err != nil {
-			return nil, stage.Runtime(err)
-		}
+	if err := u.leftovers(); err != nil {
+		u.Close()
+		return nil, stage.Runtime(err)
 	}
 	return u, nil
+}
+
+// resolveSpool is the spool's absolute path, links resolved; a spool
+// that does not exist holds nothing.
+func resolveSpool(dir string) (string, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if errors.Is(err, os.ErrNotExist) {
+		return abs, nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("spool: %w", err)
+	}
+	return real, nil
 }
 
 func (u *uploader) createBucket() error {
@@ -158,54 +196,123 @@ func (u *uploader) createBucket() error {
 	return nil
 }
 
-// leftovers queues the finished objects found in a spool.
-func (u *uploader) leftovers(dir string) error {
-	names, err := batch.ManifestFiles(dir)
-	if err != nil {
-		return err
+// check puts a probe object and deletes it: credentials, bucket and the
+// right to write, all at once.
+func (u *uploader) check() error {
+	random := make([]byte, 8)
+	rand.Read(random)
+	key := ".skyflows-check-" + hex.EncodeToString(random)
+	ctx, cancel := context.WithTimeout(u.ctx, time.Minute)
+	defer cancel()
+	_, _, err := put(ctx, u.client, u.store, object{key: key, contentType: "text/plain"}, strings.NewReader("skyflows check\n"), -1)
+	if err == nil {
+		_, err = u.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(u.store.bucket), Key: aws.String(key)})
 	}
-	for _, name := range names {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return fmt.Errorf("spool: %w", err)
-		}
-		if _, err := u.Record(data); err != nil {
-			fmt.Fprintf(u.errw, "sky-s3put: %s: %v\n", name, err)
-		}
+	if err != nil {
+		msg, _ := explain(err)
+		return fmt.Errorf("check: bucket %s: %s", u.store.bucket, msg)
+	}
+	if !u.quiet {
+		fmt.Fprintf(u.errw, "sky-s3put: check: bucket %s: credentials, bucket and writing are fine\n", u.store.bucket)
 	}
 	return nil
 }
 
-// Record queues the object a manifest line names.
+// leftovers queues the finished objects the spool holds.
+func (u *uploader) leftovers() error {
+	names, err := batch.ManifestFiles(u.spool)
+	if err != nil {
+		return err
+	}
+	for _, name := range names {
+		u.queue(strings.TrimSuffix(filepath.Base(name), ".json"))
+	}
+	return nil
+}
+
+// Record queues the object a manifest line names. Only the name of its
+// object counts: ready/ID in the spool (or the same as an absolute path);
+// what the object is comes from the spool's own manifest.
 func (u *uploader) Record(line []byte) (bool, error) {
 	if err := u.failed(); err != nil {
-		return false, stage.Runtime(err)
+		return false, err
 	}
 	var m batch.Manifest
 	if err := json.Unmarshal(line, &m); err != nil {
-		return false, fmt.Errorf("manifest: %w", err)
+		return false, stage.BadInput(fmt.Errorf("manifest: %w", err))
 	}
 	if m.Path == "" || m.Key == "" {
-		return false, errors.New("manifest: no path or key")
+		return false, stage.BadInput(errors.New("manifest: no path or key"))
 	}
-	u.mu.Lock()
-	dup := u.seen[m.Path]
-	u.seen[m.Path] = true
-	u.mu.Unlock()
-	if dup {
+	id, err := u.objectID(m.Path)
+	if err != nil {
+		u.count(func(n *counts) { n.asked++; n.failed++ })
+		fmt.Fprintf(u.errw, "sky-s3put: %s: %v; left alone\n", m.Key, err)
 		return false, nil
 	}
 	// Even after a signal: the stage reads to the end of its input and
 	// uploads what it names; only waiting out an outage stops.
-	u.work <- m
+	return u.queue(id), nil
+}
+
+// queue hands an object to the workers, once.
+func (u *uploader) queue(id string) bool {
+	u.mu.Lock()
+	dup := u.seen[id]
+	u.seen[id] = true
+	if !dup {
+		u.n.asked++
+	}
+	u.mu.Unlock()
+	if dup {
+		return false
+	}
+	u.work <- id
 	u.writeDone()
-	return true, nil
+	return true
+}
+
+// objectID checks that a manifest's path names an object of the spool:
+// a plain name in its ready/ directory.
+func (u *uploader) objectID(path string) (string, error) {
+	dir, name := filepath.Split(filepath.Clean(path))
+	if filepath.IsAbs(path) {
+		real, err := filepath.EvalSymlinks(dir)
+		if err != nil || real != filepath.Join(u.spool, "ready") {
+			return "", fmt.Errorf("%s is not in the spool %s (give sky-s3put the --spool of sky-batch)", path, u.spool)
+		}
+	} else if path != batch.ObjectPath(name) {
+		return "", fmt.Errorf("%s is not ready/NAME in the spool", path)
+	}
+	if !validID(name) {
+		return "", fmt.Errorf("%q is not the name of a spooled object", name)
+	}
+	return name, nil
+}
+
+// validID: letters, digits, '-', '_' and '.', not first.
+func validID(id string) bool {
+	if id == "" || id[0] == '.' {
+		return false
+	}
+	for _, c := range id {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 func (u *uploader) failed() error {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	return u.fatal
+}
+
+func (u *uploader) count(f func(*counts)) {
+	u.mu.Lock()
+	f(&u.n)
+	u.mu.Unlock()
 }
 
 // writeDone prints the lines of the objects stored so far.
@@ -223,44 +330,65 @@ func (u *uploader) writeDone() {
 
 func (u *uploader) worker() {
 	defer u.wg.Done()
-	for m := range u.work {
-		u.upload(m)
+	for id := range u.work {
+		u.upload(id)
 	}
 }
 
-// upload stores one object, trying again with backoff while the failure
-// may pass, and then removes it from the spool.
-func (u *uploader) upload(m batch.Manifest) {
-	if _, err := os.Stat(m.Path); errors.Is(err, os.ErrNotExist) {
+// upload stores one object of the spool, trying again with backoff while
+// the failure may pass, and then removes it. Its manifest file is its
+// claim: locked while it is uploaded, so that two sky-s3put on one spool
+// never upload an object twice.
+func (u *uploader) upload(id string) {
+	claim, m, err := u.claim(id)
+	switch {
+	case err != nil:
+		fmt.Fprintf(u.errw, "sky-s3put: %s: %v; left alone\n", id, err)
+		u.count(func(n *counts) { n.failed++ })
+		return
+	case claim == nil:
+		u.count(func(n *counts) { n.skipped++ })
+		return
+	}
+	defer claim.Close()
+	f, err := openObject(batch.ObjectOf(u.spool, id))
+	if errors.Is(err, os.ErrNotExist) {
 		// An earlier run stored and removed the object, and died before
 		// its manifest went: the manifest alone is left to remove.
 		fmt.Fprintf(u.errw, "sky-s3put: %s: stored by an earlier run; its manifest removed\n", m.Key)
-		if err := u.removeManifest(m); err != nil {
+		u.count(func(n *counts) { n.skipped++ })
+		if err := os.Remove(claim.Name()); err != nil {
 			u.fail(err)
 		}
 		return
 	}
-	o := object{key: m.Key, md5: m.MD5, contentType: m.ContentType, contentEncoding: m.ContentEncoding, metadata: m.Metadata}
+	if err != nil {
+		fmt.Fprintf(u.errw, "sky-s3put: %s: %v; left alone\n", m.Key, err)
+		u.count(func(n *counts) { n.failed++ })
+		return
+	}
+	defer f.Close()
+	o := object{key: m.Key, md5: m.MD5, sha256: m.SHA256, contentType: m.ContentType, contentEncoding: m.ContentEncoding, metadata: m.Metadata}
 	start := time.Now()
 	for attempt := 1; ; attempt++ {
-		etag, n, err := u.putFile(m.Path, o)
+		etag, n, already, err := u.putFile(f, o)
 		if err == nil {
-			if err := u.release(m); err != nil {
+			if err := u.release(id, m, claim); err != nil {
 				u.fail(err)
 				return
 			}
 			u.mu.Lock()
-			u.done = append(u.done, Stored{Key: m.Key, ETag: etag, Bytes: n, DurationMs: time.Since(start).Milliseconds()})
-			u.stored++
-			u.bytes += n
-			delete(u.seen, m.Path) // gone from the spool: memory stays flat
+			u.done = append(u.done, Stored{Key: m.Key, ETag: etag, Bytes: n, DurationMs: time.Since(start).Milliseconds(), Already: already})
+			u.n.stored++
+			u.n.bytes += n
+			delete(u.seen, id) // gone from the spool: memory stays flat
 			u.mu.Unlock()
 			return
 		}
 		msg, retry := explain(err)
-		if errors.Is(err, errCorrupt) || errors.Is(err, os.ErrNotExist) {
+		if errors.Is(err, errCorrupt) || errors.Is(err, errConflict) {
 			fmt.Fprintf(u.errw, "sky-s3put: %s: %v\n", m.Key, err)
-			u.keepInSpool()
+			u.count(func(n *counts) { n.failed++ })
 			return
 		}
 		if !retry {
@@ -269,54 +397,110 @@ func (u *uploader) upload(m batch.Manifest) {
 		}
 		if u.retries > 0 && attempt >= u.retries {
 			fmt.Fprintf(u.errw, "sky-s3put: %s: %s; gave up after %d attempts, left in the spool\n", m.Key, msg, attempt)
-			u.keepInSpool()
+			u.count(func(n *counts) { n.failed++ })
 			return
 		}
 		wait := stage.Backoff(attempt-1, u.backoff)
 		fmt.Fprintf(u.errw, "sky-s3put: %s: %s; attempt %d in %s\n", m.Key, msg, attempt+1, wait.Round(time.Millisecond))
 		select {
 		case <-u.ctx.Done():
-			u.keepInSpool()
+			u.count(func(n *counts) { n.failed++ })
 			return
 		case <-time.After(wait):
 		}
 	}
 }
 
-func (u *uploader) putFile(path string, o object) (string, int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", 0, err
+// claim locks the manifest of object id in the spool and reads it. It
+// returns no file, and no error, when another sky-s3put holds it or
+// stored the object since.
+func (u *uploader) claim(id string) (*os.File, *batch.Manifest, error) {
+	path := batch.ManifestOf(u.spool, id)
+	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Lstat(batch.ObjectOf(u.spool, id)); err == nil {
+			return nil, nil, errors.New("no manifest in the spool for this object")
+		}
+		return nil, nil, nil // stored and removed by another sky-s3put
 	}
-	defer f.Close()
+	if err != nil {
+		return nil, nil, fmt.Errorf("manifest: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, nil, nil
+		}
+		return nil, nil, fmt.Errorf("manifest: %w", err)
+	}
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Nlink == 0 || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		f.Close()
+		return nil, nil, nil // removed by the one that held it: stored
+	}
+	var m batch.Manifest
+	data, err := io.ReadAll(f)
+	if err == nil {
+		err = json.Unmarshal(data, &m)
+	}
+	if err == nil && (m.Key == "" || m.Path != batch.ObjectPath(id) && filepath.Base(m.Path) != id) {
+		err = errors.New("it names another object")
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, fmt.Errorf("manifest %s: %w", path, err)
+	}
+	return f, &m, nil
+}
+
+// openObject opens a spooled object: a regular file, never through a link.
+func openObject(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		if errors.Is(err, syscall.ELOOP) {
+			return nil, errors.New("a symbolic link, not a spooled object")
+		}
+		return nil, err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, errors.New("not a regular file, not a spooled object")
+	}
+	return f, nil
+}
+
+func (u *uploader) putFile(f *os.File, o object) (etag string, n int64, already bool, err error) {
 	size := int64(-1)
 	if fi, err := f.Stat(); err == nil {
 		size = fi.Size()
 	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return "", 0, false, err
+	}
 	// A request in flight finishes even after a signal.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), 10*time.Minute)
 	defer cancel()
-	return put(ctx, u.client, u.store, o, f, size)
-}
-
-func (u *uploader) keepInSpool() {
-	u.mu.Lock()
-	u.left++
-	u.mu.Unlock()
+	etag, n, err = put(ctx, u.client, u.store, o, f, size)
+	if errors.Is(err, errExists) {
+		etag, err = sameObject(ctx, u.client, u.store, o)
+		return etag, size, err == nil, err
+	}
+	return etag, n, false, err
 }
 
 func (u *uploader) fail(err error) {
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	u.left++
+	u.n.failed++
 	if u.fatal == nil {
-		u.fatal = err
+		u.fatal = stage.Runtime(err)
 	}
 }
 
 // release removes a stored object from the spool, or moves it to --keep,
-// and then its manifest.
-func (u *uploader) release(m batch.Manifest) error {
+// and then its manifest, the claim still held.
+func (u *uploader) release(id string, m *batch.Manifest, claim *os.File) error {
+	path := batch.ObjectOf(u.spool, id)
 	if u.keep != "" {
 		if !filepath.IsLocal(m.Key) {
 			return fmt.Errorf("--keep: key %q is not a relative path", m.Key)
@@ -325,18 +509,13 @@ func (u *uploader) release(m batch.Manifest) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := os.Rename(m.Path, dst); err != nil {
+		if err := os.Rename(path, dst); err != nil {
 			return err
 		}
-	} else if err := os.Remove(m.Path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	} else if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
-	return u.removeManifest(m)
-}
-
-// removeManifest removes the manifest file sky-batch wrote for m.
-func (u *uploader) removeManifest(m batch.Manifest) error {
-	if err := os.Remove(batch.ManifestOf(m.Path)); err != nil && !errors.Is(err, os.ErrNotExist) {
+	if err := os.Remove(claim.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return err
 	}
 	return nil
@@ -351,20 +530,40 @@ func (u *uploader) Tick() error {
 	return nil
 }
 
-// Close waits for the uploads under way and says what was stored.
+// Close waits for the uploads under way and says what was stored; it
+// fails when any object it was asked for is left in the spool.
 func (u *uploader) Close() error {
 	close(u.work)
 	u.wg.Wait()
 	u.writeDone()
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	if u.stored > 0 || u.left > 0 {
-		fmt.Fprintf(u.errw, "sky-s3put: %d objects stored (%d bytes) in %s, %d left in the spool\n", u.stored, u.bytes, u.store.bucket, u.left)
+	n := u.n
+	if !u.quiet && n.asked > 0 {
+		fmt.Fprintf(u.errw, "sky-s3put: %d objects stored (%d bytes) in %s, %d skipped, %d left in the spool\n", n.stored, n.bytes, u.store.bucket, n.skipped, n.failed)
+	}
+	if u.fatal == nil && n.failed > 0 {
+		u.fatal = stage.Runtime(fmt.Errorf("%d objects not stored, left in the spool", n.failed))
 	}
 	return u.fatal
 }
 
-// single uploads stdin as one object; the stage then has no input left.
+// Stats is the stats line in objects: every one asked for, from stdin or
+// the spool, is out (stored), dropped (skipped: already gone, or another
+// sky-s3put's), or unwritten (left in the spool); bad manifest lines are
+// the stage's.
+func (u *uploader) Stats(lines *stage.Stats) string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	bad := lines.Bad.Load()
+	s := fmt.Sprintf("in %d out %d dropped %d bad %d", int64(u.n.asked)+bad, u.n.stored, u.n.skipped, bad)
+	if u.n.failed > 0 {
+		s += fmt.Sprintf(" unwritten %d", u.n.failed)
+	}
+	return s
+}
+
+// single uploads stdin as one object.
 func (u *uploader) single(key, contentType string, in io.Reader) error {
 	start := time.Now()
 	etag, n, err := put(u.ctx, u.client, u.store, object{key: key, contentType: contentType}, in, -1)
@@ -374,12 +573,6 @@ func (u *uploader) single(key, contentType string, in io.Reader) error {
 	}
 	data, _ := json.Marshal(Stored{Key: key, ETag: etag, Bytes: n, DurationMs: time.Since(start).Milliseconds()})
 	u.w.Write(data)
-	return u.w.WriteByte('\n')
+	u.w.WriteByte('\n')
+	return u.w.Flush()
 }
-
-// consumed is the processor after --key: the input was the object.
-type consumed struct{}
-
-func (consumed) Record([]byte) (bool, error) { return false, errors.New("input after the object") }
-
-func (consumed) Close() error { return nil }

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -145,7 +147,7 @@ func spoolEmpty(t *testing.T, spool string) {
 func TestEndToEnd(t *testing.T) {
 	name := bucket(t)
 	manifests, spool := spooled(t, 3000, "--max-records", "400")
-	out, errs, code := s3put(t, manifests, "--bucket", name)
+	out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -182,7 +184,7 @@ func TestOutage(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		script("start")
 	}()
-	_, errs, code := s3put(t, manifests, "--bucket", name)
+	_, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
 	if code != 0 || !strings.Contains(errs, "store unreachable") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -207,7 +209,7 @@ func TestRefusals(t *testing.T) {
 		{[]string{"--bucket", "no-such-bucket"}, "the bucket does not exist (NoSuchBucket); objects stay in the spool"},
 		{[]string{"--bucket", bucket(t), "--secret-key", "wrong"}, "the secret key is wrong (SignatureDoesNotMatch)"},
 	} {
-		_, errs, code := s3put(t, manifests, c.args...)
+		_, errs, code := s3put(t, manifests, append(c.args, "--spool", spool)...)
 		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, secret) {
 			t.Errorf("%v: exit %d: %s", c.args, code, errs)
 		}
@@ -230,7 +232,7 @@ func TestOrphanManifest(t *testing.T) {
 	manifests, spool := spooled(t, 10)
 	var m batch.Manifest
 	json.Unmarshal(bytes.SplitN(manifests, []byte("\n"), 2)[0], &m)
-	os.Remove(m.Path)
+	os.Remove(filepath.Join(spool, m.Path))
 	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", spool)
 	if code != 0 || !strings.Contains(errs, m.Key+": stored by an earlier run; its manifest removed") {
 		t.Fatalf("exit %d: %s", code, errs)
@@ -240,9 +242,9 @@ func TestOrphanManifest(t *testing.T) {
 
 func TestBadManifestLines(t *testing.T) {
 	name := bucket(t)
-	manifests, _ := spooled(t, 50)
+	manifests, spool := spooled(t, 50)
 	input := append([]byte("not json\n{\"key\":\"x\"}\n"), manifests...)
-	_, errs, code := s3put(t, input, "--bucket", name)
+	_, errs, code := s3put(t, input, "--bucket", name, "--spool", spool)
 	if code != 0 || !strings.Contains(errs, "line 1: manifest: ") || !strings.Contains(errs, "line 2: manifest: no path or key") {
 		t.Errorf("exit %d: %s", code, errs)
 	}
@@ -255,7 +257,7 @@ func TestKeepAndSingle(t *testing.T) {
 	name := bucket(t)
 	manifests, spool := spooled(t, 20)
 	keep := t.TempDir()
-	if _, errs, code := s3put(t, manifests, "--bucket", name, "--keep", keep); code != 0 {
+	if _, errs, code := s3put(t, manifests, "--bucket", name, "--keep", keep, "--spool", spool); code != 0 {
 		t.Fatal(errs)
 	}
 	kept, _ := filepath.Glob(filepath.Join(keep, "*", "*", "*.gz"))
@@ -288,8 +290,8 @@ func TestCABundle(t *testing.T) {
 	}
 	t.Setenv("AWS_CA_BUNDLE", bundle)
 	name := bucket(t)
-	manifests, _ := spooled(t, 10)
-	if _, errs, code := s3put(t, manifests, "--bucket", name); code != 0 {
+	manifests, spool := spooled(t, 10)
+	if _, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool); code != 0 {
 		t.Fatal(errs)
 	}
 }
@@ -297,6 +299,202 @@ func TestCABundle(t *testing.T) {
 func TestUsage(t *testing.T) {
 	for _, args := range [][]string{{}, {"--bucket", "b", "--sse", "rot13"}, {"--bucket", "b", "--part-size", "100"}} {
 		if _, errs, code := s3put(t, nil, args...); code != 2 {
+			t.Errorf("%v: exit %d: %s", args, code, errs)
+		}
+	}
+}
+
+// TestOnlyItsOwnFiles: whatever a manifest names, sky-s3put reads and
+// removes only regular files in its spool's ready/.
+func TestOnlyItsOwnFiles(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 10)
+	elsewhere := t.TempDir()
+	victim := filepath.Join(elsewhere, "victim")
+	os.WriteFile(victim, []byte("not yours\n"), 0o644)
+	os.Mkdir(filepath.Join(spool, "ready", "adir"), 0o755)
+	os.Symlink(victim, filepath.Join(spool, "ready", "alink"))
+	for _, id := range []string{"adir", "alink"} {
+		os.WriteFile(filepath.Join(spool, "manifests", id+".json"), []byte(`{"path":"ready/`+id+`","key":"stolen/`+id+`"}`), 0o644)
+	}
+	// A manifest dropped in manifests/ that names a file elsewhere.
+	os.WriteFile(filepath.Join(spool, "manifests", "evil.json"), []byte(`{"path":"`+victim+`","key":"stolen/evil"}`), 0o644)
+	hostile := fmt.Sprintf(`{"path":%q,"key":"stolen/abs"}
+{"path":"ready/../../%s","key":"stolen/dots"}
+{"path":%q,"key":"stolen/dots2"}
+`, victim, filepath.Base(victim), filepath.Join(spool, "ready", "..", "..", "victim"))
+	_, errs, code := s3put(t, append([]byte(hostile), manifests...), "--bucket", name, "--spool", spool, "--max-retries", "1")
+	if code != 1 {
+		t.Errorf("exit %d, want 1 (objects asked for were not stored): %s", code, errs)
+	}
+	if data, err := os.ReadFile(victim); err != nil || string(data) != "not yours\n" {
+		t.Fatalf("the file outside the spool was touched: %v", err)
+	}
+	for key := range stored(t, name) {
+		if strings.HasPrefix(key, "stolen/") {
+			t.Errorf("%s uploaded", key)
+		}
+	}
+	if len(stored(t, name)) != 2 {
+		t.Errorf("the spool's own objects not stored: %s", errs)
+	}
+	for _, want := range []string{"is not in the spool", "is not ready/NAME in the spool", "not a regular file", "a symbolic link", "it names another object"} {
+		if !strings.Contains(errs, want) {
+			t.Errorf("no %q in: %s", want, errs)
+		}
+	}
+	if strings.Contains(errs, "attempt 2") {
+		t.Errorf("a file that is not an object was retried: %s", errs)
+	}
+}
+
+// TestRelativeSpool: manifests name objects relative to the spool, so
+// sky-s3put run from elsewhere, with the spool's absolute path, finds them.
+func TestRelativeSpool(t *testing.T) {
+	name := bucket(t)
+	dir := t.TempDir()
+	t.Chdir(dir)
+	var flows bytes.Buffer
+	flowgen.New(3).Write(&flows, 40)
+	var out, errw bytes.Buffer
+	if code := batch.Run([]string{"sky-batch", "-q", "--spool", "spool", "--max-records", "10"}, &flows, &out, &errw); code != 0 {
+		t.Fatal(errw.String())
+	}
+	t.Chdir(t.TempDir())
+	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", filepath.Join(dir, "spool"))
+	if code != 0 || len(stored(t, name)) != 4 {
+		t.Fatalf("exit %d, %d objects: %s", code, len(stored(t, name)), errs)
+	}
+	spoolEmpty(t, filepath.Join(dir, "spool"))
+}
+
+// TestTwoUploaders: two sky-s3put on one spool store every object once,
+// and neither fails.
+func TestTwoUploaders(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 3000, "--max-records", "30")
+	type result struct {
+		out, errs string
+		code      int
+	}
+	results := make(chan result, 2)
+	for range 2 {
+		go func() {
+			out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
+			results <- result{out, errs, code}
+		}()
+	}
+	stores := 0
+	for range 2 {
+		r := <-results
+		if r.code != 0 {
+			t.Errorf("exit %d: %s", r.code, r.errs)
+		}
+		stores += strings.Count(r.out, `"etag"`) - strings.Count(r.out, `"already":true`)
+	}
+	objects := stored(t, name)
+	if stores != 100 || len(objects) != 100 {
+		t.Errorf("%d uploads for %d objects, want 100 and 100", stores, len(objects))
+	}
+	spoolEmpty(t, spool)
+}
+
+// TestNeverOverwrite: a key already in the bucket is never written over:
+// the same object is "already stored" and leaves the spool, another one
+// is an error and stays.
+func TestNeverOverwrite(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 20, "--key-template", "fixed/{group}/{random}.gz")
+	var ms []batch.Manifest
+	for _, line := range strings.Split(strings.TrimSpace(string(manifests)), "\n") {
+		var m batch.Manifest
+		json.Unmarshal([]byte(line), &m)
+		ms = append(ms, m)
+	}
+	// The first object is already there, the same; the second's key holds
+	// other content.
+	first, _ := os.ReadFile(filepath.Join(spool, ms[0].Path))
+	c := client(t)
+	for i, body := range [][]byte{first, []byte("other")} {
+		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(name), Key: aws.String(ms[i].Key),
+			Body: bytes.NewReader(body), Metadata: map[string]string{"sha256": map[bool]string{true: ms[0].SHA256, false: "x"}[i == 0]}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
+	if code != 1 || !strings.Contains(out, `"already":true`) || !strings.Contains(errs, ms[1].Key+": the key exists in the bucket with other content") {
+		t.Fatalf("exit %d: %s %s", code, out, errs)
+	}
+	got, _ := c.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(name), Key: aws.String(ms[1].Key)})
+	data, _ := io.ReadAll(got.Body)
+	if string(data) != "other" {
+		t.Error("an object was overwritten")
+	}
+	if _, err := os.Stat(filepath.Join(spool, ms[1].Path)); err != nil {
+		t.Error("the conflicting object left the spool")
+	}
+	if _, err := os.Stat(filepath.Join(spool, ms[0].Path)); err == nil {
+		t.Error("the object already stored stayed in the spool")
+	}
+}
+
+// TestGiveUpFails: objects left in the spool make the exit 1, counted in
+// objects whether from stdin or the spool.
+func TestGiveUpFails(t *testing.T) {
+	manifests, spool := spooled(t, 40, "--max-records", "10")
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	dead := "http://" + ln.Addr().String()
+	ln.Close()
+	var out, errw bytes.Buffer
+	code := Run([]string{"sky-s3put", "--endpoint", dead, "--path-style", "--region", "us-east-1", "--access-key", access,
+		"--secret-key", secret, "--max-backoff", "10ms", "--max-retries", "2", "--bucket", "b", "--spool", spool},
+		bytes.NewReader(manifests), &out, &errw)
+	if code != 1 || !strings.Contains(errw.String(), "sky-s3put: stats: in 4 out 0 dropped 0 bad 0 unwritten 4") ||
+		!strings.Contains(errw.String(), "4 objects not stored, left in the spool") {
+		t.Errorf("exit %d: %s", code, errw.String())
+	}
+	// From the spool alone, the same count.
+	name := bucket(t)
+	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", spool)
+	if code != 0 || !strings.Contains(errs, "sky-s3put: stats: in 4 out 4 dropped 0 bad 0") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+// TestTLSFailuresAreFatal: a certificate the client does not trust, or
+// https to a plain-HTTP port, stops at once with a plain line, exit 1,
+// objects kept.
+func TestTLSFailuresAreFatal(t *testing.T) {
+	manifests, spool := spooled(t, 10)
+	tlsServer := httptest.NewTLSServer(http.NotFoundHandler())
+	defer tlsServer.Close()
+	for _, c := range []struct{ endpoint, want string }{
+		{tlsServer.URL, "TLS: the store's certificate is signed by an authority this machine does not trust"},
+		{"https://" + s3addr, "TLS: the store does not speak TLS on that port"},
+	} {
+		var out, errw bytes.Buffer
+		code := Run([]string{"sky-s3put", "--endpoint", c.endpoint, "--path-style", "--region", "us-east-1", "--access-key", access,
+			"--secret-key", secret, "--max-backoff", "10ms", "--bucket", "b", "--spool", spool}, bytes.NewReader(manifests), &out, &errw)
+		if code != 1 || !strings.Contains(errw.String(), c.want) || strings.Contains(errw.String(), "attempt 2") {
+			t.Errorf("%s: exit %d: %s", c.endpoint, code, errw.String())
+		}
+	}
+	if entries, _ := os.ReadDir(filepath.Join(spool, "ready")); len(entries) != 2 {
+		t.Errorf("objects left the spool")
+	}
+}
+
+// TestCheck: --check puts and deletes a probe object; exit 0 or 1.
+func TestCheck(t *testing.T) {
+	name := bucket(t)
+	if _, errs, code := s3put(t, nil, "--bucket", name, "--check"); code != 0 || !strings.Contains(errs, "credentials, bucket and writing are fine") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if len(stored(t, name)) != 0 {
+		t.Error("the probe object stayed")
+	}
+	for _, args := range [][]string{{"--bucket", "no-such-bucket"}, {"--bucket", name, "--secret-key", "wrong"}} {
+		if _, errs, code := s3put(t, nil, append(args, "--check")...); code != 1 || !strings.Contains(errs, "check: bucket") || strings.Contains(errs, secret) {
 			t.Errorf("%v: exit %d: %s", args, code, errs)
 		}
 	}

@@ -9,9 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
@@ -20,6 +22,7 @@ import (
 type object struct {
 	key             string
 	md5             string // base64, as the manifest says; checked before upload
+	sha256          string // hex, as the manifest says; stored as metadata
 	contentType     string
 	contentEncoding string
 	metadata        map[string]string
@@ -27,6 +30,54 @@ type object struct {
 
 // errCorrupt: a spooled object is not what its manifest says.
 var errCorrupt = errors.New("the spooled object does not match its manifest's MD5: left in the spool")
+
+// errExists: the key is taken (412 to If-None-Match: *).
+var errExists = errors.New("the key exists")
+
+// errConflict: the key is taken by other content.
+var errConflict = errors.New("the key exists in the bucket with other content: never overwritten; left in the spool")
+
+// shaKey is the metadata that holds an object's SHA-256, to tell on a
+// taken key whether the object there is this one.
+const shaKey = "sha256"
+
+// metadata is the object's metadata with its SHA-256.
+func (o object) meta() map[string]string {
+	if o.sha256 == "" {
+		return o.metadata
+	}
+	m := make(map[string]string, len(o.metadata)+1)
+	for k, v := range o.metadata {
+		m[k] = v
+	}
+	m[shaKey] = o.sha256
+	return m
+}
+
+// taken turns the store's refusal of a conditional write into errExists.
+func taken(err error) error {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.HTTPStatusCode() == http.StatusPreconditionFailed {
+		return errExists
+	}
+	return err
+}
+
+// sameObject tells whether the object at o's key is o: the same SHA-256
+// in its metadata, or, without it, an ETag that is o's MD5. It returns
+// the object's ETag, or errConflict.
+func sameObject(ctx context.Context, c *s3.Client, so storeOptions, o object) (string, error) {
+	head, err := c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(so.bucket), Key: aws.String(o.key)})
+	if err != nil {
+		return "", err
+	}
+	etag := strings.Trim(aws.ToString(head.ETag), `"`)
+	sum, _ := base64.StdEncoding.DecodeString(o.md5)
+	if sha, ok := head.Metadata[shaKey]; ok && sha == o.sha256 || !ok && etag == hex.EncodeToString(sum) && o.md5 != "" {
+		return etag, nil
+	}
+	return "", errConflict
+}
 
 // storeOptions apply to every object.
 type storeOptions struct {
@@ -38,8 +89,10 @@ type storeOptions struct {
 }
 
 // put stores what r holds, in one request when it fits in a part, in a
-// multipart upload otherwise; every request carries its Content-MD5, which
-// the store checks, and a single request's ETag is checked against it.
+// multipart upload otherwise; never over an object already there (the
+// write is conditional: If-None-Match: *, errExists when the key is
+// taken); every request carries its Content-MD5, which the store checks,
+// and a single request's ETag is checked against it.
 // Memory is one part at most, whatever the size; size, when not negative,
 // is what r is expected to hold, so that a small object takes no more.
 func put(ctx context.Context, c *s3.Client, so storeOptions, o object, r io.Reader, size int64) (etag string, n int64, err error) {
@@ -56,12 +109,12 @@ func put(ctx context.Context, c *s3.Client, so storeOptions, o object, r io.Read
 		in := &s3.PutObjectInput{
 			Bucket: aws.String(so.bucket), Key: aws.String(o.key), Body: bytes.NewReader(buf[:first]),
 			ContentLength: aws.Int64(int64(first)), ContentMD5: aws.String(base64.StdEncoding.EncodeToString(sum[:])),
-			Metadata: o.metadata,
+			Metadata: o.meta(), IfNoneMatch: aws.String("*"),
 		}
 		so.headers(o, &in.ContentType, &in.ContentEncoding, &in.ServerSideEncryption, &in.SSEKMSKeyId, &in.StorageClass)
 		out, err := c.PutObject(ctx, in)
 		if err != nil {
-			return "", 0, err
+			return "", 0, taken(err)
 		}
 		etag = strings.Trim(aws.ToString(out.ETag), `"`)
 		if so.sse != "aws:kms" && etag != hex.EncodeToString(sum[:]) {
@@ -116,7 +169,7 @@ func (so storeOptions) headers(o object, ct, ce **string, sse *types.ServerSideE
 
 // multipart uploads in parts of partSize, the first already in buf.
 func multipart(ctx context.Context, c *s3.Client, so storeOptions, o object, buf []byte, filled int, r io.Reader) (string, int64, error) {
-	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(so.bucket), Key: aws.String(o.key), Metadata: o.metadata}
+	create := &s3.CreateMultipartUploadInput{Bucket: aws.String(so.bucket), Key: aws.String(o.key), Metadata: o.meta()}
 	so.headers(o, &create.ContentType, &create.ContentEncoding, &create.ServerSideEncryption, &create.SSEKMSKeyId, &create.StorageClass)
 	mp, err := c.CreateMultipartUpload(ctx, create)
 	if err != nil {
@@ -148,11 +201,11 @@ func multipart(ctx context.Context, c *s3.Client, so storeOptions, o object, buf
 	}
 	done, err := c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
 		Bucket: aws.String(so.bucket), Key: aws.String(o.key), UploadId: mp.UploadId,
-		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
+		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts}, IfNoneMatch: aws.String("*"),
 	})
 	if err != nil {
 		abort()
-		return "", 0, err
+		return "", 0, taken(err)
 	}
 	return strings.Trim(aws.ToString(done.ETag), `"`), total, nil
 }

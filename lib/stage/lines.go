@@ -2,17 +2,15 @@ package stage
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
 	"runtime"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode/utf8"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,19 +19,19 @@ import (
 
 // Processor handles the records of a line stage.
 type Processor interface {
-	// Record handles one input line. It writes what it emits to the output
-	// given to Open and reports whether it emitted anything; an error marks
-	// the line as bad input and must come before any output for that line,
-	// but a RuntimeError stops the stage.
+	// Record handles one input line, writes what it emits to the output
+	// given to Open and reports whether it emitted anything. An error
+	// marked by BadInput rejects the line, and must come before any output
+	// for it; any other error (a write, a disk) stops the stage.
 	Record(line []byte) (emitted bool, err error)
-	// Close finishes the output at the end of input.
+	// Close finishes the output. It is called once, on every path out.
 	Close() error
 }
 
 // Preparer is a Processor whose lines are decoded ahead, several at once
-// on every core, by Prepare, which must be safe for concurrent use;
-// Process then handles the decoded values in input order. Record is
-// Prepare then Process.
+// on every core, by Prepare, which must be safe for concurrent use and
+// whose errors always reject the line; Process then handles the decoded
+// values in input order. Record is Prepare then Process.
 type Preparer interface {
 	Processor
 	Prepare(line []byte) (any, error)
@@ -41,12 +39,54 @@ type Preparer interface {
 }
 
 // Ticker is a Processor that also has work to do on a clock (closing
-// objects by age): Tick is called every TickEvery while input is idle or
-// between records, never at the same time as Record.
+// objects by age): Tick is called every TickEvery between chunks of input.
 type Ticker interface {
 	Processor
 	TickEvery() time.Duration
 	Tick() error
+}
+
+// Flusher is a Processor with buffers of its own to write out whenever
+// the input goes idle.
+type Flusher interface {
+	Flush() error
+}
+
+// Committer is a Processor that keeps its input in a journal of its own
+// (sky-batch): Journal wraps the input before anything reads it, and
+// Commit is called once the lines of a chunk are handled, with the input
+// offset the chunk ends at.
+type Committer interface {
+	Processor
+	Journal(in io.Reader) io.Reader
+	Commit(offset int64) error
+}
+
+// Reporter is a Processor that counts in units of its own (sky-s3put:
+// objects): Stats makes the stats line, given the loop's counts.
+type Reporter interface {
+	Stats(lines *Stats) string
+}
+
+// InputError is bad input: the line is rejected and the stream goes on.
+type InputError struct{ Err error }
+
+func (e *InputError) Error() string { return e.Err.Error() }
+
+func (e *InputError) Unwrap() error { return e.Err }
+
+// BadInput marks err, if any, as bad input.
+func BadInput(err error) error {
+	if err == nil {
+		return nil
+	}
+	return &InputError{Err: err}
+}
+
+// IsBadInput reports whether err rejects a line rather than stopping the stage.
+func IsBadInput(err error) bool {
+	var bad *InputError
+	return errors.As(err, &bad)
 }
 
 // Lines describes a stage that reads NDJSON records and writes output.
@@ -61,7 +101,8 @@ type Lines struct {
 	// state from one record to the next; output keeps the input's order.
 	Parallel bool
 	// Open builds the processor from the parsed flags, writing to out.
-	// Its errors are usage errors.
+	// Its errors are usage errors unless marked Runtime; no processor and
+	// no error means the work is done without input.
 	Open func(c *cli.Context, out *bufio.Writer) (Processor, error)
 }
 
@@ -90,9 +131,15 @@ func commonFlags() []cli.Flag {
 			Usage: "after SIGINT or SIGTERM, keep reading to end of input for at most `DURATION`, then stop with exit 1"},
 		&cli.IntFlag{Name: "max-line-bytes", Value: ndjson.DefaultMaxLine, EnvVars: []string{"SKY_MAX_LINE_BYTES"},
 			Usage: "reject input lines longer than `N` bytes"},
-		&cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: []string{"SKY_QUIET"},
-			Usage: "do not print stats at exit"},
+		QuietFlag(),
 	}
+}
+
+// QuietFlag is -q, the same in every tool: no stats or summary lines,
+// only errors.
+func QuietFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "quiet", Aliases: []string{"q"}, EnvVars: []string{"SKY_QUIET"},
+		Usage: "print no stats or summary lines, only errors"}
 }
 
 // Run runs the stage with args and streams and returns the exit code.
@@ -111,23 +158,45 @@ func (l Lines) Run(args []string, in io.Reader, out, errw io.Writer) int {
 	return Execute(app, args)
 }
 
-// loop is the state of one run of a line stage.
+// loop is the state of one run of a line stage. One goroutine, the owner,
+// handles every chunk of input, tick and signal; a reader goroutine only
+// cuts the input into chunks, and workers only prepare them.
 type loop struct {
-	name   string
-	errw   io.Writer
-	fail   bool
-	stats  Stats
-	out    *bufio.Writer
+	name    string
+	errw    io.Writer
+	fail    bool
+	stats   Stats
+	written *countingWriter // what reached the output
+	out     *bufio.Writer
+	// ends are the output offsets at which the records emitted since the
+	// last flush end, so that a failed write tells which were lost.
+	ends   []int64
 	dead   *bufio.Writer
-	proc   Processor // serial
-	par    *parallel // or parallel
+	proc   Processor
+	prep   Preparer  // when lines are prepared on workers
+	procs  []*worker // or stateless processors, one per worker
+	commit Committer // or nil
 	reader *ndjson.Reader
-	// mu is held by the reading goroutine but while it waits for input.
-	mu sync.Mutex
-	// closed is set, under mu, once the processor is closed.
-	closed bool
-	// tickErr is an error of Tick, which stops the stage.
-	tickErr atomic.Pointer[error]
+	// chunks carries the input from the reader, which closes it at the
+	// end; the owner hands them on to the workers through work, and keeps
+	// those in flight, in input order, in flight.
+	chunks, work chan *chunk
+	inFlight     []*chunk
+	workers      int
+	quit         chan struct{} // closed by the owner when it stops early
+	readErr      error         // why the reader stopped, if not at EOF
+}
+
+// countingWriter counts the bytes w took.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
@@ -135,9 +204,11 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	if policy != OnErrorSkip && policy != OnErrorFail {
 		return Usagef("--on-error: want skip or fail, got %q", policy)
 	}
+	IgnoreSIGPIPE()
 	GrowPipe(out)
-	w := bufio.NewWriterSize(out, writeBuffer)
-	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, out: w}
+	written := &countingWriter{w: out}
+	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, written: written,
+		out: bufio.NewWriterSize(written, writeBuffer), quit: make(chan struct{})}
 	open := func(w *bufio.Writer) (Processor, error) {
 		proc, err := l.Open(c, w)
 		var usage *UsageError
@@ -147,105 +218,287 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		}
 		return proc, err
 	}
-	idle := lp.flush
-	if workers := runtime.GOMAXPROCS(0); l.Parallel && workers > 1 {
-		par, err := newParallel(lp, workers, open)
-		if err != nil {
-			return err
+	workers := runtime.GOMAXPROCS(0)
+	if l.Parallel && workers > 1 {
+		for range workers {
+			wk := &worker{}
+			wk.w = bufio.NewWriterSize(&wk.cw, writeBuffer)
+			proc, err := open(wk.w)
+			if err != nil {
+				return err
+			}
+			wk.proc = proc
+			lp.procs = append(lp.procs, wk)
 		}
-		lp.par, idle = par, par.dispatch
 	} else {
-		proc, err := open(w)
-		if err != nil {
-			return err
+		proc, err := open(lp.out)
+		if err != nil || proc == nil {
+			return errors.Join(err, lp.out.Flush())
 		}
 		lp.proc = proc
 		if prep, ok := proc.(Preparer); ok && workers > 1 {
-			lp.par = newPrepared(lp, workers, prep)
-			idle = lp.par.dispatch
+			lp.prep = prep
 		}
+		lp.commit, _ = proc.(Committer)
 	}
 	if path := c.String("dead-letter"); path != "" {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
-			return fmt.Errorf("dead letter: %w", err)
+			lp.closeProcessors()
+			return Runtime(fmt.Errorf("dead letter: %w", err))
 		}
 		defer f.Close()
 		lp.dead = bufio.NewWriter(f)
 	}
+	if lp.commit != nil {
+		in = lp.commit.Journal(in)
+	}
+	if lp.prep != nil || lp.procs != nil {
+		lp.workers = workers
+	}
+	lp.chunks, lp.work = make(chan *chunk, 2), make(chan *chunk, 2*lp.workers+2)
+	defer close(lp.work)
+	for i := range lp.workers {
+		go lp.prepare(i)
+	}
+	go lp.read(in, c.Int("max-line-bytes"))
 
-	lp.mu.Lock()
-	lp.reader = ndjson.NewReader(&idleReader{r: in, mu: &lp.mu, flush: idle}, readBuffer, c.Int("max-line-bytes"))
-
-	done := make(chan error, 1)
-	go func() { done <- lp.run() }()
 	statsDone := make(chan struct{})
 	defer close(statsDone)
-	go lp.stats.Report(errw, l.Name, c.Duration("stats-interval"), statsDone)
-	if t, ok := lp.proc.(Ticker); ok {
-		go Every(t.TickEvery(), statsDone, func() { lp.tick(t) })
+	reporter, _ := lp.proc.(Reporter)
+	report := func() {
+		line := lp.stats.String()
+		if reporter != nil {
+			line = reporter.Stats(&lp.stats)
+		}
+		fmt.Fprintf(errw, "%s: stats: %s\n", l.Name, line)
 	}
-
-	err := lp.wait(c, done)
+	go Every(c.Duration("stats-interval"), statsDone, report)
+	err := lp.wait(c.Context, c.Duration("drain-timeout"))
 	if !c.Bool("quiet") {
-		fmt.Fprintf(errw, "%s: stats: %s\n", l.Name, &lp.stats)
+		report()
 	}
 	return err
 }
 
-// wait returns when the input ends or, after a signal, when the drain
-// timeout or a second signal says to stop.
-func (lp *loop) wait(c *cli.Context, done <-chan error) error {
+// wait runs the owner and returns what it returns, unless a stop was
+// asked for and the owner, stuck writing to a blocked output, cannot act
+// on it.
+func (lp *loop) wait(ctx context.Context, drain time.Duration) error {
+	done := make(chan error, 1)
+	go func() { done <- lp.own(ctx, drain) }()
 	select {
 	case err := <-done:
 		return err
-	case <-c.Context.Done():
+	case <-ctx.Done():
 	}
 	again := make(chan os.Signal, 1)
 	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 	defer signal.Stop(again)
-	timeout := c.Duration("drain-timeout")
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
+	deadline := time.NewTimer(drain + lockWait)
+	defer deadline.Stop()
 	select {
 	case err := <-done:
 		return err
-	case <-timer.C:
+	case <-deadline.C:
 	case <-again:
+		select {
+		case err := <-done:
+			return err
+		case <-time.After(lockWait):
+		}
 	}
-	// The reading goroutine releases mu only while it waits for input,
-	// after flushing (or handing to the workers) everything it read.
-	locked := make(chan struct{})
-	go func() {
-		lp.mu.Lock()
-		for lp.par != nil && !lp.par.drained() {
-			time.Sleep(time.Millisecond)
-		}
-		close(locked)
-	}()
-	select {
-	case <-locked:
-		// The reader waits for input: finish what was read (a batching
-		// stage closes its objects).
-		if lp.par == nil {
-			if err := errors.Join(lp.close(), lp.flush()); err != nil {
-				return err
+	return Runtime(errors.New("stopped by signal while the output was blocked; records read since the last flush were not written"))
+}
+
+// own is the owner: it hands chunks to the workers, handles them in
+// input order, ticks and signals, and on every way out closes the
+// processor and flushes what it wrote.
+func (lp *loop) own(ctx context.Context, drain time.Duration) error {
+	var tick <-chan time.Time
+	if t, ok := lp.proc.(Ticker); ok {
+		ticker := time.NewTicker(t.TickEvery())
+		defer ticker.Stop()
+		tick = ticker.C
+	}
+	signalled := ctx.Done()
+	var again chan os.Signal
+	var timeout <-chan time.Time
+	input := lp.chunks
+	for {
+		var head <-chan struct{}
+		if len(lp.inFlight) > 0 {
+			head = lp.inFlight[0].done
+		} else if input == nil {
+			if lp.readErr != nil {
+				return lp.stop(fmt.Errorf("read: %w", lp.readErr))
 			}
+			return lp.finish(nil)
 		}
-		return fmt.Errorf("stopped by signal before end of input (drain timeout %s); all records read so far were written", timeout)
-	case <-time.After(lockWait):
-		return fmt.Errorf("stopped by signal while output was blocked; up to %d buffered bytes not written", lp.out.Buffered())
+		in := input
+		if len(lp.inFlight) >= cap(lp.work) {
+			in = nil
+		}
+		select {
+		case c, ok := <-in:
+			if !ok {
+				input = nil
+				continue
+			}
+			lp.dispatch(c)
+		case <-head:
+			if err := lp.handle(lp.next()); err != nil {
+				return lp.stop(err)
+			}
+		case <-tick:
+			err := lp.proc.(Ticker).Tick()
+			if err == nil {
+				err = lp.flush()
+			}
+			if err != nil {
+				return lp.stop(err)
+			}
+		case <-signalled:
+			signalled = nil
+			again = make(chan os.Signal, 1)
+			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			defer signal.Stop(again)
+			timer := time.NewTimer(drain)
+			defer timer.Stop()
+			timeout = timer.C
+		case <-timeout:
+			return lp.interrupt(fmt.Errorf("stopped by signal before end of input (drain timeout %s); every record read was written", drain))
+		case <-again:
+			return lp.interrupt(errors.New("stopped by a second signal before end of input; every record read was written"))
+		}
 	}
 }
 
-// Flusher is a Processor with buffers of its own to write out whenever
-// the input goes idle (journals).
-type Flusher interface {
-	Flush() error
+// dispatch puts a chunk in flight: to a worker, or straight through.
+func (lp *loop) dispatch(c *chunk) {
+	lp.inFlight = append(lp.inFlight, c)
+	if lp.workers > 0 && len(c.lines) > 0 {
+		lp.work <- c // never blocks: no more are in flight than work holds
+		return
+	}
+	close(c.done)
+}
+
+// next takes the oldest chunk in flight, once its workers are done.
+func (lp *loop) next() *chunk {
+	c := lp.inFlight[0]
+	<-c.done
+	lp.inFlight[0] = nil
+	lp.inFlight = lp.inFlight[1:]
+	return c
+}
+
+// interrupt stops after a signal: the chunks already read are handled
+// first, so that nothing read is left out.
+func (lp *loop) interrupt(why error) error {
+	close(lp.quit)
+	for more := true; more; {
+		select {
+		case c, ok := <-lp.chunks:
+			if ok {
+				lp.dispatch(c)
+			} else {
+				lp.chunks = nil
+			}
+		default:
+			more = false
+		}
+	}
+	for len(lp.inFlight) > 0 {
+		if err := lp.handle(lp.next()); err != nil {
+			return lp.stop(err)
+		}
+	}
+	return lp.finish(Runtime(why))
+}
+
+// finish closes the processor and flushes; why, if set, is still the error.
+func (lp *loop) finish(why error) error {
+	err := lp.closeProcessors()
+	if err == nil {
+		err = lp.flush()
+	}
+	if err != nil {
+		return lp.stop(err)
+	}
+	return why
+}
+
+// stop ends the stage on an error that is not bad input: what was read
+// and not handled is counted, the processor closed, the output and dead
+// letter flushed, and records whose output did not get out are counted
+// as unwritten.
+func (lp *loop) stop(err error) error {
+	select {
+	case <-lp.quit:
+	default:
+		close(lp.quit)
+	}
+	for len(lp.inFlight) > 0 {
+		lp.unhandled(len(lp.next().lines))
+	}
+	for more := lp.chunks != nil; more; {
+		select {
+		case c, ok := <-lp.chunks:
+			if ok {
+				lp.unhandled(len(c.lines))
+			}
+			more = ok
+		default:
+			more = false
+		}
+	}
+	lp.closeProcessors()
+	if lp.dead != nil {
+		lp.dead.Flush()
+	}
+	if lp.out.Flush() != nil {
+		lost := 0
+		for _, end := range lp.ends {
+			if end > lp.written.n {
+				lost++
+			}
+		}
+		lp.stats.Out.Add(int64(-lost))
+		lp.stats.Unwritten.Add(int64(lost))
+	}
+	lp.ends = lp.ends[:0]
+	if errors.Is(err, syscall.EPIPE) {
+		err = errors.New("the downstream closed its end of the pipe")
+	}
+	switch n := lp.stats.Unwritten.Load(); {
+	case n > 0 && lp.commit != nil:
+		err = fmt.Errorf("%w; %d records read are kept in the journal for the next run", err, n)
+	case n > 0:
+		err = fmt.Errorf("%w; %d records read were not written", err, n)
+	}
+	return Runtime(err)
+}
+
+// closeProcessors closes every processor once.
+func (lp *loop) closeProcessors() error {
+	if lp.proc != nil {
+		proc := lp.proc
+		lp.proc = nil
+		return proc.Close()
+	}
+	var errs []error
+	for _, wk := range lp.procs {
+		// What a stateless processor writes at the end goes straight out.
+		wk.cw.w = lp.out
+		errs = append(errs, wk.proc.Close(), wk.w.Flush())
+	}
+	lp.procs = nil
+	return errors.Join(errs...)
 }
 
 func (lp *loop) flush() error {
-	if f, ok := lp.proc.(Flusher); ok && !lp.closed {
+	if f, ok := lp.proc.(Flusher); ok {
 		if err := f.Flush(); err != nil {
 			return err
 		}
@@ -258,98 +511,81 @@ func (lp *loop) flush() error {
 	if err := lp.out.Flush(); err != nil {
 		return fmt.Errorf("write: %w", err)
 	}
+	lp.ends = lp.ends[:0]
 	return nil
 }
 
-// tick runs the processor's clock work between records.
-func (lp *loop) tick(t Ticker) {
-	lp.mu.Lock()
-	defer lp.mu.Unlock()
-	if lp.closed {
-		return
-	}
-	err := t.Tick()
-	if err == nil {
-		err = lp.flush()
+// handle handles the lines of a chunk in order, then commits and, when
+// the input went idle after it, flushes.
+func (lp *loop) handle(c *chunk) error {
+	var err error
+	switch {
+	case lp.procs != nil:
+		err = lp.writeChunk(c)
+	default:
+		err = lp.records(c)
 	}
 	if err != nil {
-		lp.tickErr.Store(&err)
-	}
-}
-
-// close closes the processor once; the caller holds mu.
-func (lp *loop) close() error {
-	if lp.closed {
-		return nil
-	}
-	lp.closed = true
-	return lp.proc.Close()
-}
-
-// run reads to the end of input; whatever happens, what was written is flushed.
-func (lp *loop) run() error {
-	if lp.par != nil {
-		err := lp.par.run()
-		if ferr := lp.flush(); err == nil {
-			err = ferr
-		}
 		return err
 	}
-	defer lp.mu.Unlock()
-	err := lp.records()
-	if ferr := lp.flush(); err == nil {
-		err = ferr
+	if lp.commit != nil {
+		if err := lp.commit.Commit(c.end); err != nil {
+			return err
+		}
 	}
-	return err
+	idle := c.idle
+	c.recycle()
+	if idle && len(lp.inFlight) == 0 && len(lp.chunks) == 0 {
+		return lp.flush()
+	}
+	return nil
 }
 
-var errInvalidUTF8 = errors.New("decode: invalid UTF-8")
-
-func (lp *loop) records() error {
-	for {
-		line, err := lp.reader.Next()
-		if err == io.EOF {
-			break
-		}
-		if tickErr := lp.tickErr.Load(); tickErr != nil {
-			return *tickErr
-		}
-		if err != nil {
-			var lineErr *ndjson.LineError
-			if !errors.As(err, &lineErr) {
-				return err
-			}
-			lp.stats.In.Add(1)
-			if err := lp.bad(nil, lineErr); err != nil {
-				return err
-			}
-			continue
-		}
+// records runs the processor over a chunk's lines (prepared, if workers
+// prepared them).
+func (lp *loop) records(c *chunk) error {
+	for i, l := range c.lines {
 		lp.stats.In.Add(1)
+		err := l.err
 		var emitted bool
-		if !utf8.Valid(line) {
-			err = errInvalidUTF8
-		} else {
-			emitted, err = lp.proc.Record(line)
-		}
-		var runtime *RuntimeError
 		switch {
-		case errors.As(err, &runtime):
-			return err
 		case err != nil:
-			if err := lp.bad(line, &ndjson.LineError{Line: lp.reader.Line(), Err: err}); err != nil {
+		case lp.prep != nil:
+			if err = c.errs[i]; err == nil {
+				emitted, err = lp.prep.Process(c.values[i])
+			} else {
+				err = BadInput(err)
+			}
+		default:
+			line := c.line(l)
+			if err = checkUTF8(line); err == nil {
+				emitted, err = lp.proc.Record(line)
+			}
+		}
+		switch {
+		case err != nil && (l.err != nil || IsBadInput(err)):
+			if err := lp.bad(c.raw(l), &ndjson.LineError{Line: l.num, Err: err}); err != nil {
+				lp.unhandled(len(c.lines) - i - 1)
 				return err
 			}
+		case err != nil:
+			lp.stats.Unwritten.Add(1)
+			lp.unhandled(len(c.lines) - i - 1)
+			return fmt.Errorf("line %d: %w", l.num, err)
 		case emitted:
 			lp.stats.Out.Add(1)
+			lp.ends = append(lp.ends, lp.written.n+int64(lp.out.Buffered()))
 		default:
 			lp.stats.Dropped.Add(1)
 		}
 	}
-	if tickErr := lp.tickErr.Load(); tickErr != nil {
-		return *tickErr
-	}
-	return lp.close()
+	return nil
+}
+
+// unhandled counts lines read but not handled because the stage stops.
+func (lp *loop) unhandled(n int) {
+	lp.stats.In.Add(int64(n))
+	lp.stats.Unwritten.Add(int64(n))
 }
 
 // bad counts and reports a rejected line and keeps it in the dead letter
@@ -367,19 +603,18 @@ func (lp *loop) bad(line []byte, err *ndjson.LineError) error {
 	return nil
 }
 
-// idleReader flushes the output before every read that may block, so a live
-// stream is never held back, and releases mu while it waits for input.
+// IgnoreSIGPIPE makes a write to a closed pipe an EPIPE error that the
+// stage reports, where Go would otherwise die of the signal on stdout.
+func IgnoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
+
+// idleReader calls idle before every read that may block, so that what
+// was read so far is handed on and a live stream is never held back.
 type idleReader struct {
-	r     io.Reader
-	mu    *sync.Mutex
-	flush func() error
+	r    io.Reader
+	idle func()
 }
 
 func (r *idleReader) Read(p []byte) (int, error) {
-	if err := r.flush(); err != nil {
-		return 0, err
-	}
-	r.mu.Unlock()
-	defer r.mu.Lock()
+	r.idle()
 	return r.r.Read(p)
 }

@@ -3,9 +3,13 @@ package stage
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
+	"runtime"
+	"syscall"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,7 +24,7 @@ type evens struct{ w *bufio.Writer }
 func (e evens) Record(line []byte) (bool, error) {
 	var n int
 	if _, err := fmt.Sscanf(string(line), "%d", &n); err != nil {
-		return false, errors.New("not a number")
+		return false, BadInput(errors.New("not a number"))
 	}
 	if n%2 != 0 {
 		return false, nil
@@ -108,8 +112,126 @@ func TestFailStopsAtTheBadLine(t *testing.T) {
 	for _, parallel := range []string{"serial", "parallel", "prepared"} {
 		var out, errw bytes.Buffer
 		code := stageFor(parallel).Run([]string{"evens", "--on-error", "fail"}, strings.NewReader(in), &out, &errw)
-		if code != 1 || out.String() != before || !strings.Contains(errw.String(), "evens: stats: in 6 out 3 dropped 2 bad 1\nevens: line 6: not a number\n") {
+		var in, unwritten int
+		_, err := fmt.Sscanf(errw.String(), "evens: stats: in %d out 3 dropped 2 bad 1 unwritten %d\n", &in, &unwritten)
+		if code != 1 || out.String() != before || err != nil || in != 6+unwritten ||
+			!strings.Contains(errw.String(), fmt.Sprintf("\nevens: line 6: not a number; %d records read were not written\n", unwritten)) {
 			t.Errorf("mode %s: exit %d, out %q, err %q", parallel, code, out.String(), errw.String())
 		}
+	}
+}
+
+// failingWriter takes n bytes, then fails every write.
+type failingWriter struct {
+	n   int
+	err error
+}
+
+func (f *failingWriter) Write(p []byte) (int, error) {
+	if len(p) <= f.n {
+		f.n -= len(p)
+		return len(p), nil
+	}
+	n := f.n
+	f.n = 0
+	return n, f.err
+}
+
+// A write error stops the stage: exit 1, no line counted bad, and the
+// stats add up, with the records whose output was lost as unwritten.
+func TestWriteErrorStops(t *testing.T) {
+	var b, w strings.Builder
+	for i := range 50000 {
+		fmt.Fprintf(&b, "%d\n", i)
+		if i%2 == 0 {
+			fmt.Fprintf(&w, "%d\n", i)
+		}
+	}
+	in, want := b.String(), w.String()
+	for _, mode := range []string{"serial", "parallel", "prepared"} {
+		for _, room := range []int{0, 1000, 100000} {
+			out := &failingWriter{n: room, err: syscall.ENOSPC}
+			var errw bytes.Buffer
+			code := stageFor(mode).Run([]string{"evens"}, strings.NewReader(in), out, &errw)
+			var n, kept, dropped, bad, unwritten int
+			_, err := fmt.Sscanf(errw.String()[strings.Index(errw.String(), "evens: stats:"):],
+				"evens: stats: in %d out %d dropped %d bad %d unwritten %d", &n, &kept, &dropped, &bad, &unwritten)
+			if code != 1 || err != nil || bad != 0 || n != kept+dropped+unwritten || unwritten == 0 ||
+				!strings.Contains(errw.String(), "no space left on device") {
+				t.Fatalf("mode %s, room %d: exit %d, %q (%v)", mode, room, code, errw.String(), err)
+			}
+			// What got out is whole lines, every one of them counted out.
+			delivered := want[:room]
+			if i := strings.LastIndexByte(delivered, '\n'); i >= 0 {
+				delivered = delivered[:i+1]
+			} else {
+				delivered = ""
+			}
+			if got := strings.Count(delivered, "\n"); got != kept {
+				t.Errorf("mode %s, room %d: %d lines out, %d counted", mode, room, got, kept)
+			}
+		}
+	}
+}
+
+// holder holds back the last record until Close, as a stage with state does.
+type holder struct {
+	w    *bufio.Writer
+	held []byte
+	got  chan struct{}
+}
+
+func (h *holder) Record(line []byte) (bool, error) {
+	if h.held != nil {
+		h.w.Write(h.held)
+		h.w.WriteByte('\n')
+	}
+	h.held = append([]byte{}, line...)
+	select {
+	case h.got <- struct{}{}:
+	default:
+	}
+	return true, nil
+}
+
+func (h *holder) Process(v any) (bool, error)       { return h.Record(v.([]byte)) }
+func (h *holder) Prepare(line []byte) (any, error) { return append([]byte{}, line...), nil }
+
+func (h *holder) Close() error {
+	if h.held != nil {
+		h.w.Write(h.held)
+		h.w.WriteByte('\n')
+	}
+	return nil
+}
+
+// After a signal and the drain timeout, the stage closes its processor
+// in either mode: the held record is written, and it exits 1.
+func TestDrainTimeoutCloses(t *testing.T) {
+	for _, procs := range []int{1, 2} {
+		t.Run(fmt.Sprint(procs), func(t *testing.T) {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+			got := make(chan struct{}, 1)
+			l := Lines{Name: "hold", Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
+				return &holder{w: w, got: got}, nil
+			}}
+			pr, pw := io.Pipe()
+			defer pw.Close()
+			ctx, cancel := context.WithCancel(context.Background())
+			var out, errw bytes.Buffer
+			done := make(chan int)
+			go func() {
+				app := NewApp(l.Name, "", IO{In: pr, Out: &out, Err: &errw})
+				app.Flags = commonFlags()
+				app.Action = func(c *cli.Context) error { return l.run(c, pr, &out, &errw) }
+				done <- ExecuteContext(ctx, app, []string{"hold", "--drain-timeout", "10ms"})
+			}()
+			pw.Write([]byte("{\"a\":1}\n"))
+			<-got
+			cancel()
+			if code := <-done; code != 1 || out.String() != "{\"a\":1}\n" || !strings.Contains(errw.String(), "drain timeout") {
+				t.Errorf("exit %d, out %q, err %q", code, out.String(), errw.String())
+			}
+		})
 	}
 }

@@ -2,26 +2,24 @@ package stage
 
 import (
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
 )
 
 // Stats counts the records of a stage: every record in is either out,
-// dropped (by the stage's purpose) or bad (rejected input).
+// dropped (by the stage's purpose), bad (rejected input) or, when the
+// stage stopped on an error, unwritten (read, but not written out).
 type Stats struct {
-	In, Out, Dropped, Bad atomic.Int64
+	In, Out, Dropped, Bad, Unwritten atomic.Int64
 }
 
 func (s *Stats) String() string {
-	return fmt.Sprintf("in %d out %d dropped %d bad %d",
-		s.In.Load(), s.Out.Load(), s.Dropped.Load(), s.Bad.Load())
-}
-
-// Report prints the stats to w every interval until done is closed.
-func (s *Stats) Report(w io.Writer, name string, interval time.Duration, done <-chan struct{}) {
-	Every(interval, done, func() { fmt.Fprintf(w, "%s: stats: %s\n", name, s) })
+	line := fmt.Sprintf("in %d out %d dropped %d bad %d", s.In.Load(), s.Out.Load(), s.Dropped.Load(), s.Bad.Load())
+	if n := s.Unwritten.Load(); n > 0 {
+		line += fmt.Sprintf(" unwritten %d", n)
+	}
+	return line
 }
 
 // Backoff is the wait before retry attempt n (from 0): exponential from

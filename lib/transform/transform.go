@@ -93,7 +93,11 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			if err != nil {
 				return nil, err
 			}
-			return newProcessor(t, w, errw, name), nil
+			summary := errw
+			if c.Bool("quiet") {
+				summary = io.Discard
+			}
+			return newProcessor(t, w, summary, name), nil
 		},
 	}.Run(args, in, out, errw)
 }
@@ -103,7 +107,7 @@ type passThrough struct{ w *bufio.Writer }
 
 func (p passThrough) Record(line []byte) (bool, error) {
 	if err := validObject(line); err != nil {
-		return false, err
+		return false, stage.BadInput(err)
 	}
 	p.w.Write(line)
 	return true, p.w.WriteByte('\n')
@@ -166,7 +170,7 @@ func newProcessor(t Transformer, w *bufio.Writer, errw io.Writer, name string) *
 func (p *processor) Record(line []byte) (bool, error) {
 	f, err := p.Prepare(line)
 	if err != nil {
-		return false, err
+		return false, stage.BadInput(err)
 	}
 	return p.Process(f)
 }
@@ -187,10 +191,11 @@ func (p *processor) Prepare(line []byte) (any, error) {
 // Process hands a decoded flow to the transformer, in input order.
 func (p *processor) Process(v any) (bool, error) {
 	before := p.emitted
-	if err := p.t.Flow(v.(*flow.Flow), p.emit); err != nil {
-		return false, err
+	err := p.t.Flow(v.(*flow.Flow), p.emit)
+	if p.err != nil {
+		return false, p.err
 	}
-	return p.emitted > before, p.err
+	return p.emitted > before, stage.BadInput(err)
 }
 
 func (p *processor) Close() error {

@@ -50,10 +50,11 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			out, errs, code := run(t, input, append(c.args, "-q")...)
+			out, errs, code := run(t, input, c.args...)
 			if code != 0 {
 				t.Fatalf("exit %d: %s", code, errs)
 			}
+			errs = errs[:strings.LastIndex(errs, "sky-transform: stats: ")] // the summary, not the stats
 			got := out + "-- stderr --\n" + errs
 			path := filepath.Join("testdata", c.name+".golden")
 			if *update {
