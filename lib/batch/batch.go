@@ -91,13 +91,13 @@ type batcher struct {
 	// touched are the objects it added records to, closing those it
 	// filled, finished once it is committed; dirty says records came
 	// since the last commit.
-	chunk    int64
-	touched  []*object
-	closing  []*object
-	dirty    bool
-	checked  bool // the first record was encoded
-	quiet    bool
-	format   string
+	chunk   int64
+	touched []*object
+	closing []*object
+	dirty   bool
+	checked bool // the first record was encoded
+	quiet   bool
+	format  string
 }
 
 func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {

@@ -8,10 +8,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"runtime"
-	"syscall"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/urfave/cli/v2"
@@ -194,7 +194,7 @@ func (h *holder) Record(line []byte) (bool, error) {
 	return true, nil
 }
 
-func (h *holder) Process(v any) (bool, error)       { return h.Record(v.([]byte)) }
+func (h *holder) Process(v any) (bool, error)      { return h.Record(v.([]byte)) }
 func (h *holder) Prepare(line []byte) (any, error) { return append([]byte{}, line...), nil }
 
 func (h *holder) Close() error {
