@@ -87,7 +87,7 @@ func bigline(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // sumstats FILE checks that every stats line in FILE adds up:
-// in = out + dropped + bad.
+// in = out + dropped + bad + unwritten.
 func sumstats(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: sumstats FILE")
@@ -98,11 +98,16 @@ func sumstats(ts *testscript.TestScript, neg bool, args []string) {
 		if !ok {
 			continue
 		}
-		var in, out, dropped, bad int
+		var in, out, dropped, bad, unwritten int
 		if _, err := fmt.Sscanf(stats, "in %d out %d dropped %d bad %d", &in, &out, &dropped, &bad); err != nil {
 			ts.Fatalf("bad stats line %q: %v", line, err)
 		}
-		if in != out+dropped+bad {
+		if _, rest, ok := strings.Cut(stats, " unwritten "); ok {
+			if _, err := fmt.Sscanf(rest, "%d", &unwritten); err != nil {
+				ts.Fatalf("bad stats line %q: %v", line, err)
+			}
+		}
+		if in != out+dropped+bad+unwritten {
 			ts.Fatalf("stats do not add up: %q", line)
 		}
 		seen++

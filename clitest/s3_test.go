@@ -5,6 +5,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 )
@@ -51,4 +53,25 @@ func stopS3(work string) {
 	cmd := exec.Command("../scripts/s3local.sh", "stop")
 	cmd.Env = append(os.Environ(), "S3LOCAL_DIR="+filepath.Join(work, "s3"))
 	cmd.Run()
+}
+
+// TestS3LocalPortTaken: scripts/s3local.sh start refuses a port another
+// process listens on, and says so, rather than report a server it did
+// not start.
+func TestS3LocalPortTaken(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	cmd := exec.Command("../scripts/s3local.sh", "start")
+	cmd.Env = append(os.Environ(), "S3LOCAL_ADDR="+ln.Addr().String(), "S3LOCAL_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "is taken by another process") {
+		t.Errorf("%v: %s", err, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
+		t.Error("a server was left running")
+	}
 }

@@ -101,6 +101,18 @@ batchrun() {
 declare -A ratio
 GOMAXPROCS=1 batchrun batch "sky-batch (gzip -6, 6000 records an object)"
 GOMAXPROCS=1 batchrun batch-1m "sky-batch --max-records 1000000" --max-records 1000000
+# The cost of the write-through journal (every byte read is in the spool's
+# input journal before its records are handled): sky-batch as it was
+# before it, built from that commit, on the same flows.
+before=038c6b2a26888fd362d2aaf0ad624cb5d2334011 # the last commit before the write-through journal
+if git cat-file -e "$before^{commit}" 2> /dev/null; then
+	mkdir -p "$work/before"
+	git archive "$before" | tar -x -C "$work/before"
+	(cd "$work/before" && go build -o "$work/before/sky-batch" ./cmd/sky-batch)
+	rm -rf "$work/spool"
+	GOMAXPROCS=1 run batch-before "sky-batch before the write-through journal" "$work/flows.ndjson" \
+		"$work/before/sky-batch" -q --spool "$work/spool" --max-age 1h
+fi
 run gzip "gzip -6" "$work/flows.ndjson" gzip -6
 ratio[gzip]=$(echo "scale=4; $(gzip -6 -c "$work/flows.ndjson" | wc -c) / $(stat -c %s "$work/flows.ndjson")" | bc)
 # libdeflate, the fastest deflate there is in C, when installed: what one
@@ -123,7 +135,7 @@ head -n 60000 "$work/flows.ndjson" | "$bin/sky-batch" -q --spool "$work/spool" -
 objects=$(wc -l < "$work/manifests")
 cp -r "$work/spool/ready" "$work/copy"
 start=$(date +%s%N)
-"$bin/sky-s3put" -q --concurrency 8 < "$work/manifests" > /dev/null 2>&1
+"$bin/sky-s3put" -q --spool "$work/spool" --concurrency 8 < "$work/manifests" > /dev/null 2>&1
 end=$(date +%s%N)
 s3rate=$(echo "$objects * 1000000000 / ($end - $start)" | bc)
 awsrate="-"
@@ -189,6 +201,10 @@ else
 fi
 echo "EXPR = $expr"
 echo
+if [ -n "${rate[batch-before]:-}" ]; then
+	echo "sky-batch with the write-through journal: ${rate[batch]} flows/s, before it: ${rate[batch-before]} flows/s" \
+		"($(echo "scale=1; 100 * ${rate[batch]} / ${rate[batch-before]}" | bc)% of it, same run)"
+fi
 echo "sky-batch on one core: ${rate[batch]} flows/s, ratio ${ratio[batch]}; gzip -6: ratio ${ratio[gzip]};" \
 	"sky-batch vs gzip -6: $(echo "scale=1; ${rate[batch]} / ${rate[gzip]}" | bc)x;" \
 	"libdeflate-gzip -6 and -5: ratio ${ratio[libdeflate6]:--} and ${ratio[libdeflate5]:--} (- when not installed)"

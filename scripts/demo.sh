@@ -12,13 +12,14 @@ scripts/s3local.sh start
 trap 'scripts/s3local.sh stop' EXIT
 eval "$(scripts/s3local.sh env)"
 rm -rf "$spool"
+export SKY_SPOOL=$spool # sky-batch's, and so sky-s3put's
 
 echo "== $frames: $(wc -l < "$frames") frames recorded from a real analyzer, into s3://$SKY_S3_BUCKET" >&2
 "$bin/sky-flows" --replay "$frames" \
 	| "$bin/sky-classify" \
 	| "$bin/sky-filter" --exclude-tag other \
 	| "$bin/sky-transform" --to secadvisor --exclude-started \
-	| "$bin/sky-batch" --spool "$spool" --format secadvisor --prefix demo \
+	| "$bin/sky-batch" --format secadvisor --prefix demo \
 	| "$bin/sky-s3put"
 
 echo "== the objects in the bucket (versitygw keeps them as files)" >&2

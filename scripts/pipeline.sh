@@ -21,3 +21,40 @@ export GOMAXPROCS=${GOMAXPROCS:-1}
 # The store: SKY_S3_BUCKET (required), SKY_S3_ENDPOINT, SKY_S3_REGION,
 # SKY_S3_PATH_STYLE, and credentials from the AWS chain (AWS_PROFILE,
 # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY...).
+
+# pipeline STAGE '|' STAGE '|' ... runs the stages chained by pipes and
+# waits for every one. SIGINT or SIGTERM, to the process group or to this
+# script alone, goes to the source (the first stage), which closes its
+# output: every later stage finishes and flushes, and the script exits 0.
+# A stage that fails is named, and the script exits with its status.
+pipeline() {
+	local pids=() names=() stage=() n=0 word
+	fifos=$(mktemp -d "${TMPDIR:-/tmp}/skyflows-pipeline.XXXXXX")
+	trap 'rm -rf "$fifos"' EXIT
+	start() {
+		local in=$fifos/$((n - 1)) out=$fifos/$n
+		if [ $n -eq 0 ]; then in=/dev/stdin; fi
+		if [ "${1:-}" = last ]; then out=/dev/stdout; else mkfifo "$out"; fi
+		# Explicit redirections: a background command would read /dev/null.
+		"${stage[@]}" < "$in" > "$out" &
+		pids+=($!) names+=("${stage[0]}") stage=() n=$((n + 1))
+	}
+	for word in "$@"; do
+		if [ "$word" = '|' ]; then start; else stage+=("$word"); fi
+	done
+	start last
+	trap 'kill -TERM "${pids[0]}" 2> /dev/null' TERM
+	trap 'kill -INT "${pids[0]}" 2> /dev/null' INT
+	local i status=0 s
+	for i in "${!pids[@]}"; do
+		# A trapped signal ends wait early: wait again until the stage is gone.
+		while kill -0 "${pids[$i]}" 2> /dev/null; do wait "${pids[$i]}" || true; done
+		s=0
+		wait "${pids[$i]}" || s=$?
+		if [ $s -ne 0 ]; then
+			echo "$0: ${names[$i]} (stage $((i + 1)) of ${#pids[@]}) failed with exit $s" >&2
+			[ $status -ne 0 ] || status=$s
+		fi
+	done
+	return $status
+}

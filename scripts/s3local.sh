@@ -47,10 +47,28 @@ gw() {
 
 running() { [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2> /dev/null; }
 
+# listening PID: whether process PID listens on $addr (its port, TCP).
+listening() {
+	local port=${addr##*:} inode
+	for inode in $(awk -v p="$(printf '%04X' "$port")" 'NR > 1 && $4 == "0A" && $2 ~ ":"p"$" { print $10 }' /proc/net/tcp /proc/net/tcp6 2> /dev/null); do
+		if ls -l "/proc/$1/fd" 2> /dev/null | grep -q "socket:\[$inode\]"; then
+			return 0
+		fi
+	done
+	return 1
+}
+
+# taken: whether anything listens on $addr.
+taken() { (exec 3<> "/dev/tcp/${addr%:*}/${addr##*:}") 2> /dev/null; }
+
 start() {
 	if running; then
 		echo "s3local: already running on $addr" >&2
 		return
+	fi
+	if taken; then
+		echo "s3local: $addr is taken by another process: choose another S3LOCAL_ADDR" >&2
+		exit 1
 	fi
 	local vgw
 	vgw=$(gw)
@@ -64,13 +82,20 @@ start() {
 	ROOT_ACCESS_KEY_ID=$access ROOT_SECRET_ACCESS_KEY=$secret \
 		nohup "$vgw" --port "$addr" posix "${meta[@]}" "$dir/data" > "$dir/log" 2>&1 &
 	echo $! > "$dir/pid"
-	for _ in $(seq 100); do
-		if curl -s -o /dev/null "http://$addr/"; then
+	# Ready once the process we started, and no other, listens on the port.
+	for _ in $(seq 200); do
+		running || { cat "$dir/log" >&2; echo "s3local: versitygw did not start" >&2; rm -f "$dir/pid"; exit 1; }
+		if listening "$(cat "$dir/pid")"; then
 			break
 		fi
-		running || { cat "$dir/log" >&2; echo "s3local: versitygw did not start" >&2; exit 1; }
-		sleep 0.1
+		sleep 0.05
 	done
+	if ! listening "$(cat "$dir/pid")"; then
+		cat "$dir/log" >&2
+		echo "s3local: versitygw does not listen on $addr" >&2
+		stop
+		exit 1
+	fi
 	if [ -n "$bucket" ]; then
 		eval "$(env_lines)"
 		[ -x "$root/bin/sky-s3put" ] || make -C "$root" build > /dev/null

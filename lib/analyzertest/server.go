@@ -7,6 +7,7 @@ package analyzertest
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 
 	"fmt"
 	"net"
@@ -30,6 +31,7 @@ type Config struct {
 	QueueSize          int           // messages queued per subscriber, default 10000
 	Block              bool          // wait on a full subscriber queue instead of dropping (benchmarks)
 	Addr               string        // listen address, default 127.0.0.1:0
+	CloseAfter         int           // close each connection after this many frames (0: never)
 }
 
 // Server is a running test analyzer.
@@ -52,6 +54,7 @@ type subscriber struct {
 	conn      *websocket.Conn
 	queue     chan []byte
 	done      chan struct{}
+	closed    sync.Once
 	pending   sync.WaitGroup
 }
 
@@ -203,7 +206,7 @@ func (s *Server) remove(sub *subscriber) {
 		delete(s.subs, sub.hostID)
 	}
 	s.mu.Unlock()
-	close(sub.done)
+	sub.closed.Do(func() { close(sub.done) })
 	sub.conn.Close()
 }
 
@@ -212,6 +215,7 @@ func (s *Server) remove(sub *subscriber) {
 func (s *Server) write(sub *subscriber) {
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
+	sent := 0
 	send := func(typ int, data []byte) error {
 		start := time.Now()
 		sub.conn.SetWriteDeadline(start.Add(10 * time.Second))
@@ -236,6 +240,11 @@ func (s *Server) write(sub *subscriber) {
 				time.Sleep(10 * time.Millisecond)
 			}
 			err := send(websocket.TextMessage, msg)
+			sent++
+			if s.cfg.CloseAfter > 0 && sent == s.cfg.CloseAfter {
+				s.remove(sub)
+				err = errors.New("closed")
+			}
 			sub.pending.Done()
 			if err != nil {
 				return

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -325,7 +326,7 @@ func TestIdleReconnect(t *testing.T) {
 
 func TestFailover(t *testing.T) {
 	s := server(t, analyzertest.Config{})
-	p := start(t, nil, "--analyzer", "ws://127.0.0.1:1", "--analyzer", s.URL())
+	p := start(t, nil, "--failover", "--analyzer", "ws://127.0.0.1:1", "--analyzer", s.URL())
 	if err := s.WaitSubscribers(1, 5*time.Second); err != nil {
 		t.Fatalf("%v: %s", err, p.err)
 	}
@@ -508,5 +509,63 @@ func BenchmarkReplay(b *testing.B) {
 		if code := Run([]string{"sky-flows", "-q", "--replay", "-"}, bytes.NewReader(frames.Bytes()), io.Discard, io.Discard); code != 0 {
 			b.Fatal(code)
 		}
+	}
+}
+
+// TestBackoffStartsOver: an analyzer that drops every connection after 5
+// frames, as a restarting one does, loses nothing to a backoff that only
+// grows: each connection delivered flows, so the next one comes at once.
+func TestBackoffStartsOver(t *testing.T) {
+	data, err := os.ReadFile("../../testdata/analyzer/frames-flow.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	s := server(t, analyzertest.Config{CloseAfter: 5})
+	p := start(t, nil, "--analyzer", s.URL(), "--max-backoff", "30s")
+	started, want := time.Now(), 0
+	for i := range 56 {
+		frame := recorded[i%len(recorded)]
+		want += strings.Count(string(frame), `"UUID":"`) - 1 // the message's own UUID
+		if err := s.WaitSubscribers(1, 10*time.Second); err != nil {
+			t.Fatalf("frame %d: %v", i, err)
+		}
+		s.SendRaw(frame)
+		s.Flush()
+	}
+	waitFor(t, "every flow", func() bool { return len(p.out.lines()) >= want })
+	if took := time.Since(started); took > 10*time.Second {
+		t.Errorf("56 frames took %s", took)
+	}
+	p.stop(t)
+	if got := len(p.out.lines()); got != want {
+		t.Errorf("%d flows, want %d", got, want)
+	}
+}
+
+// TestEveryAnalyzer: each analyzer sends only its own agents' flows;
+// sky-flows hears them all, merged.
+func TestEveryAnalyzer(t *testing.T) {
+	a, b := server(t, analyzertest.Config{}), server(t, analyzertest.Config{})
+	p := start(t, nil, "--analyzer", a.URL(), "--analyzer", b.URL())
+	for _, s := range []*analyzertest.Server{a, b} {
+		if err := s.WaitSubscribers(1, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fa, fb := genFlows(t, 11, 500), genFlows(t, 12, 700)
+	a.Publish(fa...)
+	b.Publish(fb...)
+	waitFor(t, "every flow", func() bool { return len(p.out.lines()) >= 1200 })
+	p.stop(t)
+	got := p.out.lines()
+	slices.Sort(got)
+	want := strings.Split(strings.TrimSpace(joined(fa)+joined(fb)), "\n")
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("%d flows out, want the 1200 of both analyzers", len(got))
+	}
+	if !strings.Contains(p.err.String(), a.URL()) || !strings.Contains(p.err.String(), "flows 700") {
+		t.Errorf("no stats per analyzer: %s", p.err)
 	}
 }

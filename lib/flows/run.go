@@ -27,13 +27,23 @@ type source struct {
 	errw  io.Writer
 	logMu sync.Mutex
 
-	record *bufio.Writer // --record, or nil
-	dead   *bufio.Writer // --dead-letter, or nil
-	flows  [][]byte      // reused by analyzer.Parse
-	free   chan []byte   // buffers of written blocks, for the next frames
-	warned map[error]bool
+	// frameMu serialises frames from several analyzers: what follows is
+	// the frames' state.
+	frameMu sync.Mutex
+	record  *bufio.Writer // --record, or nil
+	dead    *bufio.Writer // --dead-letter, or nil
+	flows   [][]byte      // reused by analyzer.Parse
+	free    chan []byte   // buffers of written blocks, for the next frames
+	warned  map[error]bool
+	peers   []*peer // one per analyzer followed
 
 	frames, in, out, dropped, bad, reconnects atomic.Int64
+}
+
+// peer is one analyzer followed, and its counts.
+type peer struct {
+	name                      string
+	frames, flows, reconnects atomic.Int64
 }
 
 func (s *source) logf(format string, a ...any) {
@@ -44,8 +54,14 @@ func (s *source) logf(format string, a ...any) {
 
 func (s *source) stats() string {
 	size := s.queue.Size()
-	return fmt.Sprintf("frames %d flows in %d out %d dropped %d buffered %d bad frames %d reconnects %d",
+	line := fmt.Sprintf("frames %d flows in %d out %d dropped %d buffered %d bad frames %d reconnects %d",
 		s.frames.Load(), s.in.Load(), s.out.Load(), s.dropped.Load(), size.Records, s.bad.Load(), s.reconnects.Load())
+	if len(s.peers) > 1 {
+		for _, p := range s.peers {
+			line += fmt.Sprintf("; %s: frames %d flows %d reconnects %d", p.name, p.frames.Load(), p.flows.Load(), p.reconnects.Load())
+		}
+	}
+	return line
 }
 
 func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
@@ -142,8 +158,11 @@ func (s *source) write(out io.Writer) error {
 	}
 }
 
-// frame handles one frame: its flows become one block of lines.
-func (s *source) frame(data []byte, at time.Time, wait bool) {
+// frame handles one frame: its flows become one block of lines. It
+// returns how many flows the frame held.
+func (s *source) frame(data []byte, at time.Time, wait bool) int {
+	s.frameMu.Lock()
+	defer s.frameMu.Unlock()
 	s.frames.Add(1)
 	if s.record != nil {
 		s.record.Write(analyzer.AppendRecord(nil, at, data))
@@ -153,10 +172,10 @@ func (s *source) frame(data []byte, at time.Time, wait bool) {
 	s.flows = m.Flows[:0]
 	if err != nil {
 		s.badFrame(data, err)
-		return
+		return 0
 	}
 	if len(m.Flows) == 0 {
-		return
+		return 0
 	}
 	size := len(m.Flows)
 	for _, f := range m.Flows {
@@ -171,7 +190,7 @@ func (s *source) frame(data []byte, at time.Time, wait bool) {
 		if !s.queue.PushWait(block) {
 			s.dropped.Add(int64(block.Records))
 		}
-		return
+		return block.Records
 	}
 	ok, err := s.queue.Push(block)
 	if err != nil {
@@ -183,6 +202,7 @@ func (s *source) frame(data []byte, at time.Time, wait bool) {
 			s.logf("warning: buffers full (--buffer-size, --buffer-disk-size): dropping flows; the stats count them")
 		}
 	}
+	return block.Records
 }
 
 // buffer returns an empty buffer for size bytes, one of a written block

@@ -56,7 +56,8 @@ func defaultHostID() string {
 func flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringSliceFlag{Name: "analyzer", Aliases: []string{"a"}, Value: cli.NewStringSlice("ws://127.0.0.1:8082"), EnvVars: []string{"SKY_ANALYZER"},
-			Usage: "analyzer `URL` (ws://, wss://, host:port; path " + analyzer.DefaultPath + " by default); repeat it to fail over in order"},
+			Usage: "analyzer `URL` (ws://, wss://, host:port; path " + analyzer.DefaultPath + " by default); repeat it to hear every analyzer of a cluster at once (each sends only its own agents' flows)"},
+		&cli.BoolFlag{Name: "failover", EnvVars: []string{"SKY_FAILOVER"}, Usage: "the --analyzer addresses front one and the same analyzer: follow one at a time, the next when it fails"},
 		&cli.StringFlag{Name: "capture-id", EnvVars: []string{"SKY_CAPTURE_ID"}, Usage: "subscribe to the flows of one capture `ID` only (namespace flow/ID)"},
 		&cli.StringFlag{Name: "host-id", EnvVars: []string{"SKY_HOST_ID"}, Usage: "the X-Host-ID to subscribe with (default: HOSTNAME-sky-flows-PID, unique per process)"},
 		&cli.StringFlag{Name: "client-type", Value: "skyflows", EnvVars: []string{"SKY_CLIENT_TYPE"}, Usage: "the X-Client-Type to subscribe with"},
@@ -103,6 +104,7 @@ type config struct {
 	statsInterval time.Duration
 	drainTimeout  time.Duration
 	quiet         bool
+	failover      bool
 }
 
 func configure(c *cli.Context) (*config, error) {
@@ -112,7 +114,7 @@ func configure(c *cli.Context) (*config, error) {
 		bufferSize: c.Int("buffer-size"), bufferDir: c.String("buffer-dir"), bufferDisk: c.Int64("buffer-disk-size"),
 		record: c.String("record"), replay: c.String("replay"), rate: c.Float64("rate"), realtime: c.Bool("realtime"),
 		deadLetter: c.String("dead-letter"), statsInterval: c.Duration("stats-interval"),
-		drainTimeout: c.Duration("drain-timeout"), quiet: c.Bool("quiet"),
+		drainTimeout: c.Duration("drain-timeout"), quiet: c.Bool("quiet"), failover: c.Bool("failover"),
 	}
 	cfg.opts = analyzer.Options{
 		HostID: c.String("host-id"), ClientType: c.String("client-type"), CaptureID: c.String("capture-id"),

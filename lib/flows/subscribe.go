@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
+	"sync"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -20,12 +22,45 @@ const (
 	maxFrame      = 64 << 20
 )
 
-// subscribe connects, reads until the connection ends, and connects again,
-// failing over through the analyzers in order, until ctx is done.
+// subscribe follows every analyzer at once, each with its own reconnect
+// loop, their flows merged into the one output: each analyzer sends only
+// the flows of its own agents. With --failover the addresses front one
+// analyzer, and are followed one at a time. A loop that cannot go on
+// (refused credentials, retries spent) stops them all.
 func (s *source) subscribe(ctx context.Context) error {
+	if s.cfg.failover {
+		s.peers = []*peer{{name: "analyzer"}}
+		return s.follow(ctx, s.cfg.urls, s.peers[0])
+	}
+	for _, u := range s.cfg.urls {
+		s.peers = append(s.peers, &peer{name: u.Redacted()})
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	errs := make([]error, len(s.cfg.urls))
+	var wg sync.WaitGroup
+	for i, u := range s.cfg.urls {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if errs[i] = s.follow(ctx, []*url.URL{u}, s.peers[i]); errs[i] != nil {
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// follow connects, reads until the connection ends, and connects again,
+// through urls in order, until ctx is done. The backoff starts over once
+// a connection delivered flows or lasted stableAfter, and the first
+// reconnect after such a connection is immediate: an analyzer keeps
+// nothing for a subscriber that comes late.
+func (s *source) follow(ctx context.Context, urls []*url.URL, p *peer) error {
 	failures, round := 0, 0
 	for i := 0; ; i++ {
-		u := s.cfg.urls[i%len(s.cfg.urls)]
+		u := urls[i%len(urls)]
 		conn, _, err := analyzer.Dial(ctx, u, s.cfg.opts)
 		if ctx.Err() != nil {
 			if conn != nil {
@@ -34,16 +69,18 @@ func (s *source) subscribe(ctx context.Context) error {
 			return nil
 		}
 		var started time.Time
+		fresh := false
 		if err == nil {
 			if !s.cfg.quiet {
 				s.logf("subscribed to %s as host id %q, namespace %s", u.Redacted(), s.cfg.opts.HostID, analyzer.Namespace(s.cfg.opts.CaptureID))
 			}
 			started = time.Now()
-			err = s.session(ctx, conn)
+			flows := p.flows.Load()
+			err = s.session(ctx, conn, p)
 			if ctx.Err() != nil {
 				return nil
 			}
-			if time.Since(started) > stableAfter {
+			if fresh = p.flows.Load() > flows || time.Since(started) > stableAfter; fresh {
 				failures, round = 0, 0
 			}
 		}
@@ -52,16 +89,17 @@ func (s *source) subscribe(ctx context.Context) error {
 		}
 		failures++
 		if s.cfg.maxRetries > 0 && failures > s.cfg.maxRetries {
-			return fmt.Errorf("giving up after %d failed attempts: %w", failures, err)
+			return fmt.Errorf("%s: giving up after %d failed attempts: %w", u.Redacted(), failures, err)
 		}
-		// Fail over to the next analyzer at once; after a whole round, wait.
+		// Fail over to the next address at once; after a whole round, wait.
 		delay := time.Duration(0)
-		if (i+1)%len(s.cfg.urls) == 0 {
+		if (i+1)%len(urls) == 0 && !fresh {
 			delay = stage.Backoff(round, s.cfg.maxBackoff)
 			round++
 		}
 		if !started.IsZero() {
 			s.reconnects.Add(1)
+			p.reconnects.Add(1)
 		}
 		s.logf("%s: %v; attempt %d in %s", u.Redacted(), err, failures+1, delay.Round(time.Millisecond))
 		select {
@@ -73,7 +111,7 @@ func (s *source) subscribe(ctx context.Context) error {
 }
 
 // session reads frames from conn until it fails, goes idle or ctx is done.
-func (s *source) session(ctx context.Context, conn *websocket.Conn) error {
+func (s *source) session(ctx context.Context, conn *websocket.Conn, p *peer) error {
 	defer conn.Close()
 	conn.SetReadLimit(maxFrame)
 	timeout := s.cfg.readTimeout
@@ -129,7 +167,8 @@ func (s *source) session(ctx context.Context, conn *websocket.Conn) error {
 		if idleTimer != nil {
 			idleTimer.Reset(s.cfg.idleReconnect)
 		}
-		s.frame(data, time.Now(), false)
+		p.frames.Add(1)
+		p.flows.Add(int64(s.frame(data, time.Now(), false)))
 	}
 }
 

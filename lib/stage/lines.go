@@ -165,6 +165,7 @@ type loop struct {
 	name    string
 	errw    io.Writer
 	fail    bool
+	quiet   bool
 	stats   Stats
 	written *countingWriter // what reached the output
 	out     *bufio.Writer
@@ -207,7 +208,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	IgnoreSIGPIPE()
 	GrowPipe(out)
 	written := &countingWriter{w: out}
-	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, written: written,
+	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, quiet: c.Bool("quiet"), written: written,
 		out: bufio.NewWriterSize(written, writeBuffer), quit: make(chan struct{})}
 	open := func(w *bufio.Writer) (Processor, error) {
 		proc, err := l.Open(c, w)
@@ -360,6 +361,9 @@ func (lp *loop) own(ctx context.Context, drain time.Duration) error {
 			}
 		case <-signalled:
 			signalled = nil
+			if !lp.quiet {
+				fmt.Fprintf(lp.errw, "%s: stopping: reading to the end of input, for %s at most (a second signal stops at once)\n", lp.name, drain)
+			}
 			again = make(chan os.Signal, 1)
 			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
 			defer signal.Stop(again)
