@@ -1,5 +1,5 @@
-// Package analyzer speaks the Skydive Analyzer's WebSocket flow API
-// (DESIGN.md §2): the subscriber handshake, its refusals, and the messages.
+// Package analyzer speaks the Skydive Analyzer's WebSocket flow API: the
+// subscriber handshake, its refusals, and the messages.
 package analyzer
 
 import (

@@ -1,7 +1,7 @@
 // Package analyzertest is a Skydive Analyzer for tests: it speaks the real
-// flow subscription handshake and framing (DESIGN.md §2) with its
-// refusals, routes the flow and flow/<captureID> namespaces, batches flows
-// at most 100 a frame, fragments large frames and pings its subscribers.
+// flow subscription handshake and framing with its refusals, routes the
+// flow and flow/<captureID> namespaces, batches flows at most 100 a
+// frame, fragments large frames and pings its subscribers.
 package analyzertest
 
 import (

@@ -1,5 +1,5 @@
 // Package flow holds the Skydive flow as the analyzer sends it
-// (DESIGN.md §2), for the stages that decode whole flows. Fields are in the
+// (testdata/analyzer holds real frames), for the stages that decode whole flows. Fields are in the
 // analyzer's order so that encoding a decoded flow gives its bytes back.
 package flow
 

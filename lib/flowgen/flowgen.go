@@ -22,7 +22,7 @@ type Generator struct {
 }
 
 // updates is the share of flows that are updates of a flow seen before, as
-// in the capture recorded from a real analyzer (../shared/fixtures: 14 of
+// in the capture recorded from a real analyzer (testdata/analyzer: 14 of
 // 34). maxLive bounds the flows remembered for them.
 const (
 	updates = 0.4

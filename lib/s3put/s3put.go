@@ -26,6 +26,12 @@ import (
 
 // Run is the sky-s3put command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	return RunContext(context.Background(), args, in, out, errw)
+}
+
+// RunContext is Run under a parent context, which tests cancel in place
+// of a signal.
+func RunContext(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
 	errw = &lockedWriter{w: errw} // the workers report too
 	return stage.Lines{
 		Name:  "sky-s3put",
@@ -34,7 +40,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			return open(c, in, w, errw)
 		},
-	}.Run(args, in, out, errw)
+	}.RunContext(ctx, args, in, out, errw)
 }
 
 func flags() []cli.Flag {

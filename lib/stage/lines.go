@@ -144,6 +144,12 @@ func QuietFlag() cli.Flag {
 
 // Run runs the stage with args and streams and returns the exit code.
 func (l Lines) Run(args []string, in io.Reader, out, errw io.Writer) int {
+	return l.RunContext(context.Background(), args, in, out, errw)
+}
+
+// RunContext is Run under a parent context, which tests cancel in place
+// of a signal.
+func (l Lines) RunContext(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
 	app := NewApp(l.Name, l.Usage, IO{In: in, Out: out, Err: errw})
 	app.ArgsUsage, app.Description = l.ArgsUsage, l.Description
 	app.Flags = append(append([]cli.Flag{}, l.Flags...), commonFlags()...)
@@ -155,7 +161,7 @@ func (l Lines) Run(args []string, in io.Reader, out, errw io.Writer) int {
 		}
 		return l.run(c, in, out, errw)
 	}
-	return Execute(app, args)
+	return ExecuteContext(ctx, app, args)
 }
 
 // loop is the state of one run of a line stage. One goroutine, the owner,
