@@ -14,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -501,24 +500,6 @@ func TestCheck(t *testing.T) {
 	}
 }
 
-// syncBuffer is a bytes.Buffer for a writer and a reader at once.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // TestSignalDuringOutage: a stop while the store is away keeps the
 // objects in the spool and exits 1: they were not stored.
 func TestSignalDuringOutage(t *testing.T) {
@@ -527,23 +508,28 @@ func TestSignalDuringOutage(t *testing.T) {
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
-	var out bytes.Buffer
-	errw := &syncBuffer{}
+	var out, stderr bytes.Buffer
+	errw := &lockedWriter{w: &stderr}
+	said := func() string {
+		errw.mu.Lock()
+		defer errw.mu.Unlock()
+		return stderr.String()
+	}
 	done := make(chan int)
 	go func() {
 		done <- RunContext(ctx, []string{"sky-s3put", "--endpoint", dead, "--path-style", "--region", "us-east-1", "--access-key", access,
 			"--secret-key", secret, "--max-backoff", "50ms", "--bucket", "b", "--spool", spool}, bytes.NewReader(manifests), &out, errw)
 	}()
-	for !strings.Contains(errw.String(), "attempt 3") {
+	for !strings.Contains(said(), "attempt 3") {
 		select {
 		case code := <-done:
-			t.Fatalf("exit %d before the signal: %s", code, errw)
+			t.Fatalf("exit %d before the signal: %s", code, said())
 		case <-time.After(10 * time.Millisecond):
 		}
 	}
 	cancel()
-	if code := <-done; code != 1 || !strings.Contains(errw.String(), "4 objects not stored, left in the spool") {
-		t.Errorf("exit %d: %s", code, errw)
+	if code := <-done; code != 1 || !strings.Contains(said(), "4 objects not stored, left in the spool") {
+		t.Errorf("exit %d: %s", code, said())
 	}
 	if entries, _ := os.ReadDir(filepath.Join(spool, "ready")); len(entries) != 4 {
 		t.Errorf("%d objects in the spool, want 4", len(entries))

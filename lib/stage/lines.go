@@ -185,8 +185,9 @@ type loop struct {
 	commit Committer // or nil
 	reader *ndjson.Reader
 	// chunks carries the input from the reader, which closes it at the
-	// end; the owner hands them on to the workers through work, and keeps
-	// those in flight, in input order, in flight.
+	// end; the owner hands chunks on to the workers through work, which it
+	// closes when it returns, and keeps them, in input order, in inFlight
+	// until it has handled them.
 	chunks, work chan *chunk
 	inFlight     []*chunk
 	workers      int
@@ -264,7 +265,6 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		lp.workers = workers
 	}
 	lp.chunks, lp.work = make(chan *chunk, 2), make(chan *chunk, 2*lp.workers+2)
-	defer close(lp.work)
 	for i := range lp.workers {
 		go lp.prepare(i)
 	}
@@ -322,6 +322,7 @@ func (lp *loop) wait(ctx context.Context, drain time.Duration) error {
 // input order, ticks and signals, and on every way out closes the
 // processor and flushes what it wrote.
 func (lp *loop) own(ctx context.Context, drain time.Duration) error {
+	defer close(lp.work)
 	var tick <-chan time.Time
 	if t, ok := lp.proc.(Ticker); ok {
 		ticker := time.NewTicker(t.TickEvery())

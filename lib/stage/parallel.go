@@ -98,12 +98,13 @@ func (lp *loop) read(in io.Reader, maxLine int) {
 	defer close(lp.chunks)
 	c := newChunk()
 	sent := true // nothing read since the last idle chunk
+	var end int64
 	send := func(idle bool) bool {
-		if len(c.lines) == 0 && (sent || !idle) {
+		if len(c.lines) == 0 && (sent || !idle) && lp.reader.Offset() == end {
 			return true
 		}
 		c.idle, c.end = idle, lp.reader.Offset()
-		sent = idle
+		sent, end = idle, c.end
 		select {
 		case lp.chunks <- c:
 		case <-lp.quit:
