@@ -14,12 +14,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/skyflows/skyflows/lib/encode"
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/metrics"
 	"github.com/skyflows/skyflows/lib/stage"
 )
 
@@ -62,31 +64,32 @@ func flags() []cli.Flag {
 
 // batcher is the processor: open objects by group.
 type batcher struct {
-	spool            *spool
-	codec            *codec
-	tmpl             *template
-	w                *bufio.Writer
-	errw             io.Writer
-	groupBy          string
-	keep             bool
-	maxRecs          int
-	maxBytes         int64
-	maxAge           time.Duration
-	maxOpen          int
-	streamDur        time.Duration
-	timeFields       []string
-	prefix, host     string
-	account          string
-	stream           string
-	streamAt         time.Time
-	seq              map[string]int
-	open             map[string]*object
-	buf              []byte
-	members          []jsonscan.Member // reused by prepare
-	objects, records int
-	bytes            int64
-	nextID           int
-	journal          *journal
+	spool        *spool
+	codec        *codec
+	tmpl         *template
+	w            *bufio.Writer
+	errw         io.Writer
+	groupBy      string
+	keep         bool
+	maxRecs      int
+	maxBytes     int64
+	maxAge       time.Duration
+	maxOpen      int
+	streamDur    time.Duration
+	timeFields   []string
+	prefix, host string
+	account      string
+	stream       string
+	streamAt     time.Time
+	seq          map[string]int
+	open         map[string]*object
+	buf          []byte
+	members      []jsonscan.Member // reused by prepare
+	// objects, records and bytes finished, and objects open: the metrics
+	// read them too.
+	objects, records, bytes, openN atomic.Int64
+	nextID                         int
+	journal                        *journal
 	// chunk is the sequence number of the chunk of input being handled;
 	// touched are the objects it added records to, closing those it
 	// filled, finished once it is committed; dirty says records came
@@ -386,9 +389,9 @@ func (b *batcher) finish(o *object) error {
 	if err != nil {
 		return err
 	}
-	b.objects++
-	b.records += m.Records
-	b.bytes += m.Bytes
+	b.objects.Add(1)
+	b.records.Add(int64(m.Records))
+	b.bytes.Add(m.Bytes)
 	data, _ := json.Marshal(m)
 	b.w.Write(data)
 	b.w.WriteByte('\n')
@@ -421,6 +424,7 @@ func (b *batcher) Commit(offset int64) error {
 		return err
 	}
 	b.dirty = false
+	b.openN.Store(int64(len(b.open)))
 	for len(b.closing) > 0 {
 		o := b.closing[0]
 		b.closing = b.closing[1:]
@@ -429,6 +433,18 @@ func (b *batcher) Commit(offset int64) error {
 		}
 	}
 	return nil
+}
+
+// Instrument adds sky-batch's metrics.
+func (b *batcher) Instrument(m *metrics.Set) {
+	m.Counter("batch_objects_total", "Objects finished into the spool.", func() float64 { return float64(b.objects.Load()) })
+	m.Counter("batch_object_records_total", "Records in the objects finished.", func() float64 { return float64(b.records.Load()) })
+	m.Counter("batch_object_bytes_total", "Bytes of the objects finished, compressed.", func() float64 { return float64(b.bytes.Load()) })
+	m.Gauge("batch_open_objects", "Objects open, being filled.", func() float64 { return float64(b.openN.Load()) })
+	m.Gauge("batch_journal_bytes", "Bytes of input in the spool's input journal.", func() float64 { return float64(b.journal.bytes()) })
+	m.Gauge("batch_spool_bytes", "Bytes of finished objects in the spool, waiting to be uploaded.", func() float64 {
+		return float64(b.spool.readyBytes())
+	})
 }
 
 // TickEvery checks ages often enough for --max-age.
@@ -444,6 +460,7 @@ func (b *batcher) Tick() error {
 			}
 		}
 	}
+	b.openN.Store(int64(len(b.open)))
 	return b.rotate(now)
 }
 
@@ -491,7 +508,7 @@ func (b *batcher) Close() error {
 		}
 	}
 	if !b.quiet {
-		fmt.Fprintf(b.errw, "sky-batch: %d objects, %d records, %d bytes\n", b.objects, b.records, b.bytes)
+		fmt.Fprintf(b.errw, "sky-batch: %d objects, %d records, %d bytes\n", b.objects.Load(), b.records.Load(), b.bytes.Load())
 	}
 	return err
 }

@@ -178,6 +178,13 @@ func (j *journal) commit(offset, seq int64) error {
 	return nil
 }
 
+// bytes is the size of the journal's input.
+func (j *journal) bytes() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.size
+}
+
 // close closes the journal's file; it stays for the next run.
 func (j *journal) close() { j.f.Close() }
 

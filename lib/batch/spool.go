@@ -74,6 +74,34 @@ func Lock(path string) (*os.File, error) {
 	return f, nil
 }
 
+// readyBytes is the size of the finished objects in the spool.
+func (s *spool) readyBytes() int64 {
+	entries, _ := os.ReadDir(filepath.Join(s.dir, readyDir))
+	var n int64
+	for _, e := range entries {
+		if fi, err := e.Info(); err == nil {
+			n += fi.Size()
+		}
+	}
+	return n
+}
+
+// OldestWaiting is the age of the oldest finished object of spool dir,
+// by its manifest; 0 when there is none.
+func OldestWaiting(dir string) time.Duration {
+	names, _ := ManifestFiles(dir)
+	var oldest time.Time
+	for _, name := range names {
+		if fi, err := os.Stat(name); err == nil && (oldest.IsZero() || fi.ModTime().Before(oldest)) {
+			oldest = fi.ModTime()
+		}
+	}
+	if oldest.IsZero() {
+		return 0
+	}
+	return time.Since(oldest)
+}
+
 // ManifestFiles lists, in order, the manifests of the finished objects of
 // the spool dir.
 func ManifestFiles(dir string) ([]string, error) {

@@ -547,7 +547,8 @@ func TestBackoffStartsOver(t *testing.T) {
 // sky-flows hears them all, merged.
 func TestEveryAnalyzer(t *testing.T) {
 	a, b := server(t, analyzertest.Config{}), server(t, analyzertest.Config{})
-	p := start(t, nil, "--analyzer", a.URL(), "--analyzer", b.URL())
+	file := filepath.Join(t.TempDir(), "flows.prom")
+	p := start(t, nil, "--analyzer", a.URL(), "--analyzer", b.URL(), "--metrics-file", file)
 	for _, s := range []*analyzertest.Server{a, b} {
 		if err := s.WaitSubscribers(1, 5*time.Second); err != nil {
 			t.Fatal(err)
@@ -567,5 +568,15 @@ func TestEveryAnalyzer(t *testing.T) {
 	}
 	if !strings.Contains(p.err.String(), a.URL()) || !strings.Contains(p.err.String(), "flows 700") {
 		t.Errorf("no stats per analyzer: %s", p.err)
+	}
+	data, _ := os.ReadFile(file)
+	for _, want := range []string{
+		fmt.Sprintf(`skyflows_flows_analyzer_flows_total{analyzer="%s/ws/subscriber/flow",stage="sky-flows"} 500`, a.URL()),
+		fmt.Sprintf(`skyflows_flows_analyzer_flows_total{analyzer="%s/ws/subscriber/flow",stage="sky-flows"} 700`, b.URL()),
+		`skyflows_records_out_total{stage="sky-flows"} 1200`,
+	} {
+		if !strings.Contains(string(data), want+"\n") {
+			t.Errorf("no %s in the metrics:\n%s", want, data)
+		}
 	}
 }

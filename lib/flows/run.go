@@ -17,6 +17,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/analyzer"
 	"github.com/skyflows/skyflows/lib/backlog"
+	"github.com/skyflows/skyflows/lib/metrics"
 	"github.com/skyflows/skyflows/lib/stage"
 )
 
@@ -38,6 +39,41 @@ type source struct {
 	peers   []*peer // one per analyzer followed
 
 	frames, in, out, dropped, bad, reconnects atomic.Int64
+}
+
+// instrument makes sky-flows' metrics.
+func (s *source) instrument() *metrics.Set {
+	m := metrics.New(name)
+	for _, c := range []struct {
+		name, help string
+		v          *atomic.Int64
+	}{
+		{"flows_frames_total", "Frames received from the analyzers (or replayed).", &s.frames},
+		{"records_in_total", "Flows received.", &s.in},
+		{"records_out_total", "Flows written out.", &s.out},
+		{"records_dropped_total", "Flows dropped: the memory and disk buffers were full.", &s.dropped},
+		{"flows_bad_frames_total", "Frames without flows: not JSON, not a store of flows.", &s.bad},
+		{"flows_reconnects_total", "Connections to an analyzer made again.", &s.reconnects},
+	} {
+		m.Counter(c.name, c.help, func() float64 { return float64(c.v.Load()) })
+	}
+	m.Gauge("flows_backlog_memory_bytes", "Bytes of flows waiting in memory for stdout.", func() float64 { return float64(s.queue.Size().MemBytes) })
+	m.Gauge("flows_backlog_disk_bytes", "Bytes of flows waiting on disk for stdout.", func() float64 { return float64(s.queue.Size().DiskBytes) })
+	for _, c := range []struct {
+		name, help string
+		v          func(p *peer) *atomic.Int64
+	}{
+		{"flows_analyzer_frames_total", "Frames received, by analyzer.", func(p *peer) *atomic.Int64 { return &p.frames }},
+		{"flows_analyzer_flows_total", "Flows received, by analyzer.", func(p *peer) *atomic.Int64 { return &p.flows }},
+		{"flows_analyzer_reconnects_total", "Connections made again, by analyzer.", func(p *peer) *atomic.Int64 { return &p.reconnects }},
+	} {
+		m.CounterVec(c.name, c.help, "analyzer", func(emit func(float64, string)) {
+			for _, p := range s.peers {
+				emit(float64(c.v(p).Load()), p.name)
+			}
+		})
+	}
+	return m
 }
 
 // peer is one analyzer followed, and its counts.
@@ -70,7 +106,26 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 		return err
 	}
 	defer release()
-	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}, free: make(chan []byte, 8)}
+	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}, free: make(chan []byte, 8), peers: peersOf(cfg)}
+	m := s.instrument()
+	if addr := c.String("metrics-addr"); addr != "" {
+		var log io.Writer = errw
+		if cfg.quiet {
+			log = nil
+		}
+		stop, err := m.Serve(addr, log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if path := c.String("metrics-file"); path != "" {
+		defer func() {
+			if err := m.WriteFile(path); err != nil {
+				s.logf("%v", err)
+			}
+		}()
+	}
 	if left := q.Size().Records; left > 0 {
 		s.logf("%d flows left in %s by an earlier run come first", left, cfg.bufferDir)
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/analyzer"
 	"github.com/skyflows/skyflows/lib/backlog"
+	"github.com/skyflows/skyflows/lib/metrics"
 	"github.com/skyflows/skyflows/lib/stage"
 )
 
@@ -54,7 +55,7 @@ func defaultHostID() string {
 }
 
 func flags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "analyzer", Aliases: []string{"a"}, Value: cli.NewStringSlice("ws://127.0.0.1:8082"), EnvVars: []string{"SKY_ANALYZER"},
 			Usage: "analyzer `URL` (ws://, wss://, host:port; path " + analyzer.DefaultPath + " by default); repeat it to hear every analyzer of a cluster at once (each sends only its own agents' flows)"},
 		&cli.BoolFlag{Name: "failover", EnvVars: []string{"SKY_FAILOVER"}, Usage: "the --analyzer addresses front one and the same analyzer: follow one at a time, the next when it fails"},
@@ -82,7 +83,7 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"}, Usage: "also print stats every `DURATION`"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"}, Usage: "after SIGINT or SIGTERM, wait at most `DURATION` for stdout to take the buffered flows"},
 		stage.QuietFlag(),
-	}
+	}, metrics.Flags()...)
 }
 
 // config is the parsed command line.

@@ -29,11 +29,7 @@ const (
 // (refused credentials, retries spent) stops them all.
 func (s *source) subscribe(ctx context.Context) error {
 	if s.cfg.failover {
-		s.peers = []*peer{{name: "analyzer"}}
 		return s.follow(ctx, s.cfg.urls, s.peers[0])
-	}
-	for _, u := range s.cfg.urls {
-		s.peers = append(s.peers, &peer{name: u.Redacted()})
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -50,6 +46,22 @@ func (s *source) subscribe(ctx context.Context) error {
 	}
 	wg.Wait()
 	return errors.Join(errs...)
+}
+
+// peersOf are the analyzers followed: one for addresses that front the
+// same analyzer, else one per address.
+func peersOf(cfg *config) []*peer {
+	if cfg.replay != "" {
+		return nil
+	}
+	if cfg.failover {
+		return []*peer{{name: "analyzer"}}
+	}
+	var peers []*peer
+	for _, u := range cfg.urls {
+		peers = append(peers, &peer{name: u.Redacted()})
+	}
+	return peers
 }
 
 // follow connects, reads until the connection ends, and connects again,

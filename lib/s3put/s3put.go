@@ -18,9 +18,11 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
 	"github.com/skyflows/skyflows/lib/batch"
+	"github.com/skyflows/skyflows/lib/metrics"
 	"github.com/skyflows/skyflows/lib/stage"
 )
 
@@ -96,8 +98,8 @@ type Stored struct {
 // spool) is stored, skipped (already gone, or another sky-s3put's) or
 // failed (left in the spool).
 type counts struct {
-	asked, stored, skipped, failed int
-	bytes                          int64
+	asked, stored, skipped, failed, retries int
+	bytes                                   int64
 }
 
 // uploader is the processor: manifests in, uploads on workers, lines out.
@@ -114,6 +116,7 @@ type uploader struct {
 	errw    io.Writer
 	work    chan string // object ids
 	wg      sync.WaitGroup
+	took    prometheus.Histogram // upload durations
 
 	mu    sync.Mutex // guards what follows, shared with the workers
 	done  []Stored
@@ -146,6 +149,7 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	u := &uploader{
 		ctx: c.Context, client: client, store: so, keep: c.String("keep"), retries: c.Int("max-retries"),
 		backoff: c.Duration("max-backoff"), quiet: c.Bool("quiet"), w: w, errw: errw, seen: map[string]bool{},
+		took: metrics.Seconds("sky-s3put", "s3put_upload_seconds", "Time to store an object, retries included."),
 	}
 	if c.Bool("create-bucket") {
 		if err := u.createBucket(); err != nil {
@@ -383,6 +387,7 @@ func (u *uploader) upload(id string) {
 				u.fail(err)
 				return
 			}
+			u.took.Observe(time.Since(start).Seconds())
 			u.mu.Lock()
 			u.done = append(u.done, Stored{Key: m.Key, ETag: etag, Bytes: n, DurationMs: time.Since(start).Milliseconds(), Already: already})
 			u.n.stored++
@@ -406,6 +411,7 @@ func (u *uploader) upload(id string) {
 			u.count(func(n *counts) { n.failed++ })
 			return
 		}
+		u.count(func(n *counts) { n.retries++ })
 		wait := stage.Backoff(attempt-1, u.backoff)
 		fmt.Fprintf(u.errw, "sky-s3put: %s: %s; attempt %d in %s\n", m.Key, msg, attempt+1, wait.Round(time.Millisecond))
 		select {
@@ -552,6 +558,30 @@ func (u *uploader) Close() error {
 		u.fatal = stage.Runtime(fmt.Errorf("%d objects not stored, left in the spool", n.failed))
 	}
 	return u.fatal
+}
+
+// Instrument adds sky-s3put's metrics.
+func (u *uploader) Instrument(m *metrics.Set) {
+	for _, c := range []struct {
+		name, help string
+		v          func(n counts) float64
+	}{
+		{"s3put_objects_stored_total", "Objects the store confirmed.", func(n counts) float64 { return float64(n.stored) }},
+		{"s3put_objects_failed_total", "Objects not stored, left in the spool.", func(n counts) float64 { return float64(n.failed) }},
+		{"s3put_objects_skipped_total", "Objects already gone, or another sky-s3put's.", func(n counts) float64 { return float64(n.skipped) }},
+		{"s3put_retries_total", "Attempts made again after a failure that may pass.", func(n counts) float64 { return float64(n.retries) }},
+		{"s3put_bytes_total", "Bytes stored.", func(n counts) float64 { return float64(n.bytes) }},
+	} {
+		m.Counter(c.name, c.help, func() float64 {
+			u.mu.Lock()
+			defer u.mu.Unlock()
+			return c.v(u.n)
+		})
+	}
+	m.Gauge("s3put_oldest_waiting_seconds", "Age of the oldest finished object in the spool, waiting to be stored.", func() float64 {
+		return batch.OldestWaiting(u.spool).Seconds()
+	})
+	m.Register(u.took)
 }
 
 // Stats is the stats line in objects: every one asked for, from stdin or

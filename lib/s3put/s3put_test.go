@@ -535,3 +535,24 @@ func TestSignalDuringOutage(t *testing.T) {
 		t.Errorf("%d objects in the spool, want 4", len(entries))
 	}
 }
+
+// TestMetricsFile: sky-s3put's own metrics at exit.
+func TestMetricsFile(t *testing.T) {
+	name := bucket(t)
+	manifests, spool := spooled(t, 40, "--max-records", "10")
+	file := filepath.Join(t.TempDir(), "s3put.prom")
+	if _, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool, "--metrics-file", file); code != 0 {
+		t.Fatal(errs)
+	}
+	data, _ := os.ReadFile(file)
+	for _, want := range []string{
+		`skyflows_s3put_objects_stored_total{stage="sky-s3put"} 4`,
+		`skyflows_s3put_objects_failed_total{stage="sky-s3put"} 0`,
+		`skyflows_s3put_oldest_waiting_seconds{stage="sky-s3put"} 0`,
+		`skyflows_s3put_upload_seconds_count{stage="sky-s3put"} 4`,
+	} {
+		if !strings.Contains(string(data), want+"\n") {
+			t.Errorf("no %s in:\n%s", want, data)
+		}
+	}
+}

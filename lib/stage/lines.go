@@ -9,11 +9,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/skyflows/skyflows/lib/metrics"
 	"github.com/skyflows/skyflows/lib/ndjson"
 )
 
@@ -60,6 +62,12 @@ type Committer interface {
 	Processor
 	Journal(in io.Reader) io.Reader
 	Commit(offset int64) error
+}
+
+// Instrumented is a Processor with metrics of its own, added to the
+// stage's (--metrics-addr, --metrics-file).
+type Instrumented interface {
+	Instrument(m *metrics.Set)
 }
 
 // Reporter is a Processor that counts in units of its own (sky-s3put:
@@ -120,7 +128,7 @@ const (
 )
 
 func commonFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: "on-error", Value: OnErrorSkip, EnvVars: []string{"SKY_ON_ERROR"},
 			Usage: "what a bad input line does: `MODE` skip (report it and go on) or fail (stop with exit 1)"},
 		&cli.StringFlag{Name: "dead-letter", EnvVars: []string{"SKY_DEAD_LETTER"}, TakesFile: true,
@@ -132,7 +140,31 @@ func commonFlags() []cli.Flag {
 		&cli.IntFlag{Name: "max-line-bytes", Value: ndjson.DefaultMaxLine, EnvVars: []string{"SKY_MAX_LINE_BYTES"},
 			Usage: "reject input lines longer than `N` bytes"},
 		QuietFlag(),
+	}, metrics.Flags()...)
+}
+
+// instrument makes the stage's metrics: its counters, and the
+// processor's own.
+func (lp *loop) instrument() *metrics.Set {
+	m := metrics.New(lp.name)
+	for _, c := range []struct {
+		name, help string
+		v          *atomic.Int64
+	}{
+		{"records_in_total", "Records read.", &lp.stats.In},
+		{"records_out_total", "Records written out.", &lp.stats.Out},
+		{"records_dropped_total", "Records dropped by the stage's purpose (filtered, not of the format).", &lp.stats.Dropped},
+		{"records_bad_total", "Bad input lines, rejected.", &lp.stats.Bad},
+		{"records_unwritten_total", "Records read and not written because the stage stopped on an error.", &lp.stats.Unwritten},
+		{"input_bytes_total", "Bytes of input handled.", &lp.bytesIn},
+		{"output_bytes_total", "Bytes written out.", &lp.written.n},
+	} {
+		m.Counter(c.name, c.help, func() float64 { return float64(c.v.Load()) })
 	}
+	if i, ok := lp.proc.(Instrumented); ok {
+		i.Instrument(m)
+	}
+	return m
 }
 
 // QuietFlag is -q, the same in every tool: no stats or summary lines,
@@ -193,17 +225,18 @@ type loop struct {
 	workers      int
 	quit         chan struct{} // closed by the owner when it stops early
 	readErr      error         // why the reader stopped, if not at EOF
+	bytesIn      atomic.Int64  // the input offset of the last chunk handled
 }
 
 // countingWriter counts the bytes w took.
 type countingWriter struct {
 	w io.Writer
-	n int64
+	n atomic.Int64 // read by the metrics too
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
 	n, err := c.w.Write(p)
-	c.n += int64(n)
+	c.n.Add(int64(n))
 	return n, err
 }
 
@@ -272,6 +305,26 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 
 	statsDone := make(chan struct{})
 	defer close(statsDone)
+	m := lp.instrument()
+	if addr := c.String("metrics-addr"); addr != "" {
+		var log io.Writer = errw
+		if c.Bool("quiet") {
+			log = nil
+		}
+		stop, err := m.Serve(addr, log)
+		if err != nil {
+			lp.closeProcessors()
+			return err
+		}
+		defer stop()
+	}
+	if path := c.String("metrics-file"); path != "" {
+		defer func() {
+			if werr := m.WriteFile(path); werr != nil {
+				fmt.Fprintf(errw, "%s: %v\n", l.Name, werr)
+			}
+		}()
+	}
 	reporter, _ := lp.proc.(Reporter)
 	report := func() {
 		line := lp.stats.String()
@@ -471,7 +524,7 @@ func (lp *loop) stop(err error) error {
 	if lp.out.Flush() != nil {
 		lost := 0
 		for _, end := range lp.ends {
-			if end > lp.written.n {
+			if end > lp.written.n.Load() {
 				lost++
 			}
 		}
@@ -544,6 +597,7 @@ func (lp *loop) handle(c *chunk) error {
 			return err
 		}
 	}
+	lp.bytesIn.Store(c.end)
 	idle := c.idle
 	c.recycle()
 	if idle && len(lp.inFlight) == 0 && len(lp.chunks) == 0 {
@@ -585,7 +639,7 @@ func (lp *loop) records(c *chunk) error {
 			return fmt.Errorf("line %d: %w", l.num, err)
 		case emitted:
 			lp.stats.Out.Add(1)
-			lp.ends = append(lp.ends, lp.written.n+int64(lp.out.Buffered()))
+			lp.ends = append(lp.ends, lp.written.n.Load()+int64(lp.out.Buffered()))
 		default:
 			lp.stats.Dropped.Add(1)
 		}

@@ -7,10 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 
@@ -233,5 +235,92 @@ func TestDrainTimeoutCloses(t *testing.T) {
 				t.Errorf("exit %d, out %q, err %q", code, out.String(), errw.String())
 			}
 		})
+	}
+}
+
+// syncWriter is a strings.Builder for a writer and a reader at once.
+type syncWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// metric reads one value from Prometheus' text format.
+func metric(t *testing.T, text, name string) float64 {
+	t.Helper()
+	for _, line := range strings.Split(text, "\n") {
+		if rest, ok := strings.CutPrefix(line, name+"{"); ok {
+			var v float64
+			fmt.Sscanf(rest[strings.Index(rest, "} ")+2:], "%g", &v)
+			return v
+		}
+	}
+	t.Fatalf("no %s in:\n%s", name, text)
+	return 0
+}
+
+// TestMetrics: /metrics scraped during a run, and the textfile written at
+// exit, agree with the stats line.
+func TestMetrics(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "evens.prom")
+	pr, pw := io.Pipe()
+	errw := &syncWriter{}
+	var out bytes.Buffer
+	done := make(chan int)
+	go func() {
+		done <- stageFor("serial").Run([]string{"evens", "--metrics-addr", "127.0.0.1:0", "--metrics-file", file}, pr, &out, errw)
+	}()
+	fmt.Fprint(pw, "1\n2\n3\n4\nx\n")
+	var addr string
+	for addr == "" {
+		if _, rest, ok := strings.Cut(errw.String(), "serving metrics on "); ok {
+			addr = strings.TrimSpace(strings.SplitN(rest, "\n", 2)[0])
+		}
+		runtime.Gosched()
+	}
+	// The five lines are in once the bad one is reported.
+	for !strings.Contains(errw.String(), "line 5: not a number") {
+		runtime.Gosched()
+	}
+	var text string
+	for !strings.Contains(text, `skyflows_records_in_total{stage="evens"} 5`) {
+		resp, err := http.Get(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		text = string(data)
+	}
+	if metric(t, text, "skyflows_records_out_total") != 2 || metric(t, text, "skyflows_records_bad_total") != 1 {
+		t.Errorf("during the run:\n%s", text)
+	}
+	pw.Close()
+	if code := <-done; code != 0 {
+		t.Fatalf("exit %d: %s", code, errw)
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	final := string(data)
+	var in, kept, dropped, bad int
+	fmt.Sscanf(errw.String()[strings.Index(errw.String(), "evens: stats:"):], "evens: stats: in %d out %d dropped %d bad %d", &in, &kept, &dropped, &bad)
+	for name, want := range map[string]int{"skyflows_records_in_total": in, "skyflows_records_out_total": kept,
+		"skyflows_records_dropped_total": dropped, "skyflows_records_bad_total": bad, "skyflows_output_bytes_total": len("2\n4\n")} {
+		if got := metric(t, final, name); got != float64(want) {
+			t.Errorf("%s %g, the stats line says %d", name, got, want)
+		}
 	}
 }
