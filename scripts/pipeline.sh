@@ -12,7 +12,8 @@ command -v sky-flows > /dev/null || { echo "$0: the sky-* tools are not built: m
 # The source: a live analyzer, or a recorded capture when SKY_REPLAY is set.
 export SKY_ANALYZER=${SKY_ANALYZER:-ws://127.0.0.1:8082}   # --analyzer; credentials: SKY_ANALYZER_USERNAME, SKY_ANALYZER_PASSWORD
 export SKY_CLUSTER_NETS=${SKY_CLUSTER_NETS:-10.0.0.0/8,172.16.0.0/12,192.168.0.0/16}
-export SKY_SPOOL=${SKY_SPOOL:-/var/spool/skyflows}         # sky-batch's objects until sky-s3put stored them
+# SKY_SPOOL: sky-batch's objects until sky-s3put stored them (default: /var/spool/skyflows
+# for root, else ~/.local/state/skyflows/spool; the two tools agree).
 # One thread of Go code per tool: the pipeline's parallelism is its
 # processes, and a stage's own workers only contend with the next stage
 # (scripts/secadvisor replaying 300 000 flows on 2 cores, four runs each

@@ -99,7 +99,7 @@ start() {
 	if [ -n "$bucket" ]; then
 		eval "$(env_lines)"
 		[ -x "$root/bin/sky-s3put" ] || make -C "$root" build > /dev/null
-		"$root/bin/sky-s3put" --create-bucket --quiet < /dev/null
+		"$root/bin/sky-s3put" --create-bucket --check --quiet < /dev/null
 	fi
 	echo "s3local: versitygw on http://$addr, bucket $bucket, data in $dir/data" >&2
 }

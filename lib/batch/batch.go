@@ -39,7 +39,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 
 func flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "spool", Value: "spool", EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, Usage: "the spool `DIR`"},
+		&cli.StringFlag{Name: "spool", Value: DefaultSpool(), EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, Usage: "the spool `DIR`"},
 		&cli.StringFlag{Name: "group-by", Value: "Tag", EnvVars: []string{"SKY_GROUP_BY"}, Usage: "group records by this top-level `FIELD` (records without it: group untagged)"},
 		&cli.BoolFlag{Name: "keep-group-field", EnvVars: []string{"SKY_KEEP_GROUP_FIELD"}, Usage: "keep the group field in the encoded records (it is in the key)"},
 		&cli.IntFlag{Name: "max-records", Value: 6000, EnvVars: []string{"SKY_MAX_RECORDS"}, Usage: "close an object at `N` records"},

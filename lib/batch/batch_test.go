@@ -471,3 +471,16 @@ func BenchmarkBatch(b *testing.B) {
 		}
 	}
 }
+
+// TestDefaultSpool: root's spool is the system's, a user's is in its
+// state directory.
+func TestDefaultSpool(t *testing.T) {
+	t.Setenv("XDG_STATE_HOME", "/x/state")
+	want := "/x/state/skyflows/spool"
+	if os.Geteuid() == 0 {
+		want = "/var/spool/skyflows"
+	}
+	if got := DefaultSpool(); got != want {
+		t.Errorf("%s, want %s", got, want)
+	}
+}

@@ -56,6 +56,24 @@ func openSpool(dir string) (*spool, error) {
 	return s, nil
 }
 
+// DefaultSpool is the spool of sky-batch and sky-s3put when neither
+// --spool nor SKY_SPOOL says: /var/spool/skyflows for root, else
+// $XDG_STATE_HOME/skyflows/spool (~/.local/state/skyflows/spool).
+func DefaultSpool() string {
+	if os.Geteuid() == 0 {
+		return "/var/spool/skyflows"
+	}
+	state := os.Getenv("XDG_STATE_HOME")
+	if state == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "spool"
+		}
+		state = filepath.Join(home, ".local", "state")
+	}
+	return filepath.Join(state, "skyflows", "spool")
+}
+
 // Lock takes an exclusive lock on the file at path, made if need be; it
 // returns nil, and no error, when another process holds it. The kernel
 // lets the lock go when the process ends, however it ends.

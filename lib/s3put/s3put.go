@@ -55,7 +55,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "access-key", EnvVars: []string{"SKY_S3_ACCESS_KEY"}, Usage: "the access `KEY` (default: the AWS credential chain)"},
 		&cli.StringFlag{Name: "secret-key", EnvVars: []string{"SKY_S3_SECRET_KEY"}, Usage: "the secret `KEY` (better from the environment; never logged)"},
 		&cli.BoolFlag{Name: "insecure-skip-verify", EnvVars: []string{"SKY_S3_INSECURE"}, Usage: "do not verify the store's TLS certificate (insecure)"},
-		&cli.StringFlag{Name: "spool", Value: "spool", EnvVars: []string{"SKY_SPOOL"}, TakesFile: true,
+		&cli.StringFlag{Name: "spool", Value: batch.DefaultSpool(), EnvVars: []string{"SKY_SPOOL"}, TakesFile: true,
 			Usage: "sky-batch's spool `DIR`: its finished objects are uploaded at start, and only its objects are ever read or removed"},
 		&cli.BoolFlag{Name: "check", Usage: "check the credentials, the bucket and the right to write (an object put and deleted), then exit 0 or 1"},
 		&cli.StringFlag{Name: "keep", EnvVars: []string{"SKY_S3_KEEP"}, TakesFile: true, Usage: "move stored objects to `DIR`/KEY instead of deleting them"},

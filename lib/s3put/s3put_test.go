@@ -78,7 +78,7 @@ func s3put(t *testing.T, input []byte, args ...string) (string, string, int) {
 func bucket(t *testing.T) string {
 	t.Helper()
 	name := strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
-	if _, errs, code := s3put(t, nil, "--bucket", name, "--create-bucket"); code != 0 {
+	if _, errs, code := s3put(t, nil, "--bucket", name, "--create-bucket", "--check"); code != 0 {
 		t.Fatalf("create bucket: %s", errs)
 	}
 	return name
