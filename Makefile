@@ -27,9 +27,12 @@ bench: build
 gobench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# With PREFIX, the ready pipelines too, in PREFIX/scripts (deploy/'s unit
+# runs them from /opt/skyflows/scripts).
 install:
 	mkdir -p '$(BINDIR)'
 	$(GO) build -ldflags '$(LDFLAGS)' -o '$(BINDIR)/' ./cmd/...
+	$(if $(PREFIX),mkdir -p '$(PREFIX)/scripts' && cp scripts/pipeline.sh scripts/secadvisor scripts/awsflowlogs scripts/vpclogs scripts/dummy '$(PREFIX)/scripts/')
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
