@@ -37,6 +37,7 @@ type source struct {
 	free    chan []byte   // buffers of written blocks, for the next frames
 	warned  map[error]bool
 	peers   []*peer // one per analyzer followed
+	started time.Time
 
 	frames, in, out, dropped, bad, reconnects atomic.Int64
 }
@@ -90,8 +91,9 @@ func (s *source) logf(format string, a ...any) {
 
 func (s *source) stats() string {
 	size := s.queue.Size()
-	line := fmt.Sprintf("frames %d flows in %d out %d dropped %d buffered %d bad frames %d reconnects %d",
-		s.frames.Load(), s.in.Load(), s.out.Load(), s.dropped.Load(), size.Records, s.bad.Load(), s.reconnects.Load())
+	line := fmt.Sprintf("frames %d flows in %d out %d dropped %d buffered %d bad frames %d reconnects %d %s",
+		s.frames.Load(), s.in.Load(), s.out.Load(), s.dropped.Load(), size.Records, s.bad.Load(), s.reconnects.Load(),
+		stage.Rate(s.in.Load(), time.Since(s.started)))
 	if len(s.peers) > 1 {
 		for _, p := range s.peers {
 			line += fmt.Sprintf("; %s: frames %d flows %d reconnects %d", p.name, p.frames.Load(), p.flows.Load(), p.reconnects.Load())
@@ -106,7 +108,7 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 		return err
 	}
 	defer release()
-	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}, free: make(chan []byte, 8), peers: peersOf(cfg)}
+	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}, free: make(chan []byte, 8), peers: peersOf(cfg), started: time.Now()}
 	m := s.instrument()
 	if addr := c.String("metrics-addr"); addr != "" {
 		var log io.Writer = errw
@@ -150,6 +152,25 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 	statsDone := make(chan struct{})
 	defer close(statsDone)
 	go stage.Every(cfg.statsInterval, statsDone, func() { s.logf("stats: %s", s.stats()) })
+	endProgress := func() {}
+	if cfg.replay != "" && !cfg.quiet && stage.Terminal(errw) {
+		// A person watches a replay: one line that goes on counting.
+		done, ended := make(chan struct{}), false
+		go stage.Every(500*time.Millisecond, done, func() {
+			s.logMu.Lock()
+			defer s.logMu.Unlock()
+			if !ended {
+				fmt.Fprintf(errw, "\r%s: %d flows %s ", name, s.out.Load(), stage.Rate(s.out.Load(), time.Since(s.started)))
+			}
+		})
+		endProgress = func() {
+			close(done)
+			s.logMu.Lock()
+			defer s.logMu.Unlock()
+			ended = true
+			fmt.Fprint(errw, "\r\033[K")
+		}
+	}
 
 	ctx := c.Context
 	var srcErr error
@@ -160,6 +181,7 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 	}
 	q.Close()
 	err = s.wait(ctx, written)
+	endProgress()
 	if !cfg.quiet || err != nil || srcErr != nil {
 		s.logf("stats: %s", s.stats())
 	}

@@ -326,12 +326,13 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		}()
 	}
 	reporter, _ := lp.proc.(Reporter)
+	started := time.Now()
 	report := func() {
 		line := lp.stats.String()
 		if reporter != nil {
 			line = reporter.Stats(&lp.stats)
 		}
-		fmt.Fprintf(errw, "%s: stats: %s\n", l.Name, line)
+		fmt.Fprintf(errw, "%s: stats: %s %s\n", l.Name, line, Rate(lp.stats.In.Load(), time.Since(started)))
 	}
 	go Every(c.Duration("stats-interval"), statsDone, report)
 	err := lp.wait(c.Context, c.Duration("drain-timeout"))

@@ -2,9 +2,13 @@ package stage
 
 import (
 	"fmt"
+	"io"
+	"os"
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Stats counts the records of a stage: every record in is either out,
@@ -20,6 +24,26 @@ func (s *Stats) String() string {
 		line += fmt.Sprintf(" unwritten %d", n)
 	}
 	return line
+}
+
+// Terminal reports whether w is a terminal (a person reads it).
+func Terminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+// Rate says how long a stage has run and how many records a second it
+// took in: "elapsed 2.5s rate 1200/s".
+func Rate(records int64, elapsed time.Duration) string {
+	rate := 0.0
+	if elapsed > 0 {
+		rate = float64(records) / elapsed.Seconds()
+	}
+	return fmt.Sprintf("elapsed %s rate %.0f/s", elapsed.Round(time.Millisecond), rate)
 }
 
 // Backoff is the wait before retry attempt n (from 0): exponential from
