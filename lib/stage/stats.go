@@ -3,8 +3,8 @@ package stage
 import (
 	"fmt"
 	"io"
-	"os"
 	"math/rand/v2"
+	"os"
 	"sync/atomic"
 	"time"
 
