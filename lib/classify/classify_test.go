@@ -62,7 +62,7 @@ func TestRecords(t *testing.T) {
 	for _, msg := range []string{
 		"sky-classify: line 4: Network.A: want a string, got number\n",
 		"sky-classify: line 5: Network: want an object, got string\n",
-		"sky-classify: stats: in 6 out 4 dropped 0 bad 2\n",
+		"sky-classify: stats: in 6 out 4 dropped 0 bad 2 elapsed ",
 	} {
 		if !strings.Contains(errs, msg) {
 			t.Errorf("stderr lacks %q:\n%s", msg, errs)
