@@ -5,6 +5,7 @@ LDFLAGS := -X github.com/skyflows/skyflows/lib/stage.Version=$(VERSION)
 PREFIX  ?=
 BINDIR  := $(if $(PREFIX),$(PREFIX)/bin,$(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin))
 FUZZTIME ?= 10s
+TOOLS   := $(notdir $(wildcard cmd/sky-*))
 
 .PHONY: build test fuzz bench gobench install lint clean demo
 
@@ -27,12 +28,21 @@ bench: build
 gobench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-# With PREFIX, the ready pipelines too, in PREFIX/scripts (deploy/'s unit
-# runs them from /opt/skyflows/scripts).
+# With PREFIX, also the ready pipelines (PREFIX/scripts: deploy/'s unit
+# runs them from /opt/skyflows/scripts), the manual pages and the bash and
+# zsh completions, made from the tools' own flags.
 install:
 	mkdir -p '$(BINDIR)'
 	$(GO) build -ldflags '$(LDFLAGS)' -o '$(BINDIR)/' ./cmd/...
-	$(if $(PREFIX),mkdir -p '$(PREFIX)/scripts' && cp scripts/pipeline.sh scripts/secadvisor scripts/awsflowlogs scripts/vpclogs scripts/dummy '$(PREFIX)/scripts/')
+ifneq ($(PREFIX),)
+	mkdir -p '$(PREFIX)/scripts' '$(PREFIX)/share/man/man1' '$(PREFIX)/share/bash-completion/completions' '$(PREFIX)/share/zsh/site-functions'
+	cp scripts/pipeline.sh scripts/secadvisor scripts/awsflowlogs scripts/vpclogs scripts/dummy '$(PREFIX)/scripts/'
+	for tool in $(TOOLS); do \
+		'$(BINDIR)/'$$tool --man > '$(PREFIX)/share/man/man1/'$$tool.1 || exit 1; \
+		cp scripts/completion.bash '$(PREFIX)/share/bash-completion/completions/'$$tool; \
+	done
+	cp scripts/completion.zsh '$(PREFIX)/share/zsh/site-functions/_skyflows'
+endif
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \

@@ -71,7 +71,9 @@ func NewApp(name, usage string, streams IO) *cli.App {
 		Writer:          streams.Out,
 		ErrWriter:       streams.Err,
 		HideHelpCommand: true,
-		ExitErrHandler:  func(*cli.Context, error) {},
+		// --generate-bash-completion lists the flags, for scripts/completion.bash.
+		EnableBashCompletion: true,
+		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
 			return &UsageError{Err: err}
 		},
@@ -143,7 +145,8 @@ func ownHelpAndVersion(app *cli.App) {
 	app.HideHelp, app.HideVersion = true, true
 	app.Flags = append(app.Flags,
 		&cli.BoolFlag{Name: "help", Aliases: []string{"h"}, Usage: "show help"},
-		&cli.BoolFlag{Name: "version", Usage: "print the version"})
+		&cli.BoolFlag{Name: "version", Usage: "print the version"},
+		&cli.BoolFlag{Name: "man", Hidden: true, Usage: "print the manual page (make install installs them)"})
 	before, action := app.Before, app.Action
 	app.Before = nil
 	app.Action = func(c *cli.Context) error {
@@ -153,6 +156,12 @@ func ownHelpAndVersion(app *cli.App) {
 		case c.Bool("version"):
 			cli.ShowVersion(c)
 			return nil
+		case c.Bool("man"):
+			page, err := app.ToManWithSection(1)
+			if err == nil {
+				_, err = io.WriteString(app.Writer, page)
+			}
+			return err
 		}
 		if before != nil {
 			if err := before(c); err != nil {
