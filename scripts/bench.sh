@@ -66,6 +66,29 @@ run aws-t "sky-transform --to awsflowlogs" "$work/tagged.ndjson" "$bin/sky-trans
 run vpclogs-t "sky-transform --to vpclogs" "$work/tagged.ndjson" "$bin/sky-transform" -q --to vpclogs
 run pipeline "classify | filter | encode pipeline" "$work/flows.ndjson" sh -c \
 	"'$bin/sky-classify' -q | '$bin/sky-filter' -q --exclude-tag other | '$bin/sky-encode' -q -f secadvisor"
+# The cost of --metrics-addr, scraped every second as Prometheus would:
+# three runs with and three without, alternated, medians compared.
+metrics_port=19731
+(while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$metrics_port/metrics"; done) &
+scraper=$!
+declare -A metrics_cost
+for stage in "sky-classify" "sky-transform --to secadvisor"; do
+	off=() on=()
+	read -r tool args <<< "$stage"
+	for i in 1 2 3; do
+		# shellcheck disable=SC2086
+		run "m-off-$i" "$stage (metrics off, run $i)" "$work/tagged.ndjson" "$bin/$tool" -q $args > /dev/null
+		off+=("${rate[m-off-$i]}")
+		# shellcheck disable=SC2086
+		run "m-on-$i" "$stage (metrics on, run $i)" "$work/tagged.ndjson" "$bin/$tool" -q $args \
+			--metrics-addr "127.0.0.1:$metrics_port" > /dev/null
+		on+=("${rate[m-on-$i]}")
+	done
+	moff=$(printf '%s\n' "${off[@]}" | sort -n | sed -n 2p)
+	mon=$(printf '%s\n' "${on[@]}" | sort -n | sed -n 2p)
+	metrics_cost[$stage]="$mon vs $moff flows/s ($(echo "scale=1; 100 * $mon / $moff" | bc)%)"
+done
+kill $scraper
 # sky-flows live: the test analyzer (sky-analyzer-sim, on the same two
 # cores) sends n flows as fast as they are taken; then the same with a
 # downstream that reads nothing for 3 s, so the backlog goes to disk.
@@ -201,6 +224,9 @@ else
 fi
 echo "EXPR = $expr"
 echo
+for stage in "${!metrics_cost[@]}"; do
+	echo "$stage with --metrics-addr scraped every second: ${metrics_cost[$stage]} (medians of three, same run)"
+done
 if [ -n "${rate[batch-before]:-}" ]; then
 	echo "sky-batch with the write-through journal: ${rate[batch]} flows/s, before it: ${rate[batch-before]} flows/s" \
 		"($(echo "scale=1; 100 * ${rate[batch]} / ${rate[batch-before]}" | bc)% of it, same run)"
