@@ -8,6 +8,7 @@ package batch
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -94,6 +95,9 @@ type batcher struct {
 	// touched are the objects it added records to, closing those it
 	// filled, finished once it is committed; dirty says records came
 	// since the last commit.
+	// dir is the spool's; ready is set once spool and journal are open.
+	dir     string
+	ready   atomic.Bool
 	chunk   int64
 	touched []*object
 	closing []*object
@@ -157,27 +161,43 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	if b.host == "" {
 		b.host, _ = os.Hostname()
 	}
-	if b.spool, err = openSpool(c.String("spool")); err != nil {
-		return nil, stage.Runtime(err)
-	}
-	if err := b.start(); err != nil {
-		b.spool.lock.Close()
-		return nil, stage.Runtime(err)
+	// A spool that exists may hold what an earlier run left: it is
+	// finished now, before any input. One that does not is made only
+	// when the first input comes (Journal).
+	b.dir = c.String("spool")
+	if _, err := os.Stat(b.dir); err == nil || !errors.Is(err, os.ErrNotExist) {
+		if err := b.start(true); err != nil {
+			return nil, stage.Runtime(err)
+		}
 	}
 	return b, nil
 }
 
-// start recovers what an earlier run left and starts a stream.
-func (b *batcher) start() error {
+// start takes the spool, recovers what an earlier run left, if asked to,
+// and starts a stream.
+func (b *batcher) start(recover bool) error {
 	var err error
-	if b.journal, err = openJournal(b.spool.dir); err != nil {
+	if b.spool, err = openSpool(b.dir); err != nil {
 		return err
 	}
-	if err := b.recover(b.journal.seq); err != nil {
+	if b.journal, err = openJournal(b.spool.dir); err != nil {
+		b.spool.lock.Close()
 		return err
+	}
+	if recover {
+		err = b.recover(b.journal.seq)
 	}
 	b.chunk = max(b.journal.seq, 0)
-	return b.rotate(time.Now())
+	if err == nil {
+		err = b.rotate(time.Now())
+	}
+	if err != nil {
+		b.journal.close()
+		b.spool.lock.Close()
+		return err
+	}
+	b.ready.Store(true)
+	return nil
 }
 
 func formatOf(name string) (encode.Format, error) {
@@ -401,10 +421,34 @@ func (b *batcher) finish(o *object) error {
 	return nil
 }
 
-// Journal writes the input through the spool's input journal.
+// Journal writes the input through the spool's input journal, made when
+// the first byte of input is there if the spool was not.
 func (b *batcher) Journal(in io.Reader) io.Reader {
-	b.journal.in = in
-	return b.journal
+	if b.ready.Load() {
+		b.journal.in = in
+		return b.journal
+	}
+	return &lazyInput{b: b, in: in}
+}
+
+// lazyInput opens the spool once input is there, and reads through its
+// journal from then on.
+type lazyInput struct {
+	b  *batcher
+	in io.Reader
+}
+
+func (l *lazyInput) Read(p []byte) (int, error) {
+	if !l.b.ready.Load() {
+		if !waitForInput(l.in) {
+			return l.in.Read(p)
+		}
+		if err := l.b.start(false); err != nil {
+			return 0, err
+		}
+		l.b.journal.in = l.in
+	}
+	return l.b.journal.Read(p)
 }
 
 // Commit ends a chunk of input: the journals of the objects it touched
@@ -441,8 +485,16 @@ func (b *batcher) Instrument(m *metrics.Set) {
 	m.Counter("batch_object_records_total", "Records in the objects finished.", func() float64 { return float64(b.records.Load()) })
 	m.Counter("batch_object_bytes_total", "Bytes of the objects finished, compressed.", func() float64 { return float64(b.bytes.Load()) })
 	m.Gauge("batch_open_objects", "Objects open, being filled.", func() float64 { return float64(b.openN.Load()) })
-	m.Gauge("batch_journal_bytes", "Bytes of input in the spool's input journal.", func() float64 { return float64(b.journal.bytes()) })
+	m.Gauge("batch_journal_bytes", "Bytes of input in the spool's input journal.", func() float64 {
+		if !b.ready.Load() {
+			return 0
+		}
+		return float64(b.journal.bytes())
+	})
 	m.Gauge("batch_spool_bytes", "Bytes of finished objects in the spool, waiting to be uploaded.", func() float64 {
+		if !b.ready.Load() {
+			return 0
+		}
 		return float64(b.spool.readyBytes())
 	})
 }
@@ -452,6 +504,9 @@ func (b *batcher) TickEvery() time.Duration { return min(time.Second, b.maxAge/4
 
 // Tick closes the objects that reached --max-age and rotates the stream.
 func (b *batcher) Tick() error {
+	if !b.ready.Load() {
+		return nil
+	}
 	now := time.Now()
 	for _, group := range b.groups() {
 		if now.Sub(b.open[group].opened) >= b.maxAge {
@@ -488,6 +543,12 @@ func (b *batcher) groups() []string {
 // commit (the stage stopped on an error): then the objects stay open in
 // the spool, and the next run finishes them from the journals.
 func (b *batcher) Close() error {
+	if !b.ready.Load() {
+		if !b.quiet {
+			fmt.Fprintf(b.errw, "sky-batch: no input: 0 objects, spool %s not made\n", b.dir)
+		}
+		return nil
+	}
 	defer b.spool.lock.Close()
 	defer b.journal.close()
 	var err error

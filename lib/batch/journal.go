@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"sync"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 // The input journal, open/input, holds every byte sky-batch reads, written
@@ -213,3 +215,41 @@ type closingReader struct {
 }
 
 func (r *closingReader) Close() error { return r.c.Close() }
+
+// waitForInput waits, without reading, until in has a byte to read or is
+// at its end, and reports which: a regular file holds more past its
+// offset, a pipe or socket has bytes queued; /dev/null never has any.
+// Whatever else it cannot tell counts as having input.
+func waitForInput(in io.Reader) bool {
+	f, ok := in.(*os.File)
+	if !ok {
+		return true
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		return true
+	}
+	switch mode := fi.Mode(); {
+	case mode.IsRegular():
+		off, err := f.Seek(0, io.SeekCurrent)
+		return err != nil || fi.Size() > off
+	case mode&os.ModeCharDevice != 0:
+		null, err := os.Stat(os.DevNull)
+		return err != nil || !os.SameFile(fi, null)
+	case mode&(os.ModeNamedPipe|os.ModeSocket) == 0:
+		return true
+	}
+	fd := int(f.Fd())
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		_, err := unix.Poll(fds, -1)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, unix.EINTR) {
+			return true
+		}
+	}
+	n, err := unix.IoctlGetInt(fd, unix.TIOCINQ) // FIONREAD
+	return err != nil || n > 0
+}
