@@ -69,7 +69,7 @@ run pipeline "classify | filter | encode pipeline" "$work/flows.ndjson" sh -c \
 # The cost of --metrics-addr, scraped every second as Prometheus would:
 # three runs with and three without, alternated, medians compared.
 metrics_port=19731
-(while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$metrics_port/metrics"; done) &
+(while sleep 1; do curl -s -o /dev/null "http://127.0.0.1:$metrics_port/metrics" || true; done) &
 scraper=$!
 declare -A metrics_cost
 for stage in "sky-classify" "sky-transform --to secadvisor"; do
@@ -88,7 +88,7 @@ for stage in "sky-classify" "sky-transform --to secadvisor"; do
 	mon=$(printf '%s\n' "${on[@]}" | sort -n | sed -n 2p)
 	metrics_cost[$stage]="$mon vs $moff flows/s ($(echo "scale=1; 100 * $mon / $moff" | bc)%)"
 done
-kill $scraper
+kill "$scraper" 2> /dev/null || true
 # sky-flows live: the test analyzer (sky-analyzer-sim, on the same two
 # cores) sends n flows as fast as they are taken; then the same with a
 # downstream that reads nothing for 3 s, so the backlog goes to disk.
