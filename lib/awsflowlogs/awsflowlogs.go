@@ -96,6 +96,8 @@ type Options struct {
 	Version                                 int
 	AccountID, InterfaceID, VpcID, SubnetID string
 	InstanceID, Region, AzID, Action        string
+	// Local are the capture point's addresses, for flow-direction.
+	Local flow.Local
 }
 
 // Flags are the command-line flags of the format.
@@ -104,7 +106,9 @@ func Flags() []cli.Flag {
 		return &cli.StringFlag{Name: name, Value: "-", EnvVars: []string{env}, Usage: "awsflowlogs: " + usage}
 	}
 	return []cli.Flag{
-		&cli.IntFlag{Name: "aws-version", Value: 2, EnvVars: []string{"SKY_AWS_VERSION"}, Usage: "awsflowlogs: record `VERSION`, 2 to 5 (--version prints the program's)"},
+		&cli.IntFlag{Name: "aws-version", Value: 2, EnvVars: []string{"SKY_AWS_VERSION"},
+			Usage: "awsflowlogs: record `VERSION`, 2 to 5 (--version prints the program's); v5's flow-direction is ingress or egress " +
+				"by --local-ip, else by the flow's Tag (relative to the cluster), else -"},
 		str("account-id", "SKY_AWS_ACCOUNT_ID", "the account-id field"),
 		&cli.StringFlag{Name: "interface-id", EnvVars: []string{"SKY_AWS_INTERFACE_ID"}, Usage: "awsflowlogs: the interface-id field (default: the flow's capture node TID)"},
 		str("vpc-id", "SKY_AWS_VPC_ID", "the vpc-id field"),
@@ -122,6 +126,10 @@ func FromFlags(c *cli.Context) (*Transformer, error) {
 		Version: c.Int("aws-version"), AccountID: c.String("account-id"), InterfaceID: c.String("interface-id"),
 		VpcID: c.String("vpc-id"), SubnetID: c.String("subnet-id"), InstanceID: c.String("instance-id"),
 		Region: c.String("region"), AzID: c.String("az-id"), Action: c.String("action"),
+	}
+	var err error
+	if o.Local, err = flow.ParseLocal(c.StringSlice("local-ip")); err != nil {
+		return nil, err
 	}
 	if Fields(o.Version) == nil {
 		return nil, fmt.Errorf("--aws-version %d: want 2, 3, 4 or 5", o.Version)
@@ -155,23 +163,25 @@ func protocol(f *flow.Flow) string {
 	return "-"
 }
 
-// tcpFlags ORs the flags seen in the record's window.
-func tcpFlags(f *flow.Flow) int {
+// tcpFlags ORs the flags the sender of one direction (A to B unless
+// reply) sent in the record's window: A's SYN is SYN, B's is SYN-ACK.
+func tcpFlags(f *flow.Flow, reply bool) int {
 	t, m := f.TCPMetric, f.LastUpdateMetric
 	if t == nil {
 		return 0
 	}
+	syn, fin, rst, synFlag := t.ABSynStart, t.ABFinStart, t.ABRstStart, FlagSYN
+	if reply {
+		syn, fin, rst, synFlag = t.BASynStart, t.BAFinStart, t.BARstStart, FlagSYNACK
+	}
 	flags := 0
-	if m.Covers(t.ABSynStart) {
-		flags |= FlagSYN
+	if m.Covers(syn) {
+		flags |= synFlag
 	}
-	if m.Covers(t.BASynStart) {
-		flags |= FlagSYNACK
-	}
-	if m.Covers(t.ABFinStart) || m.Covers(t.BAFinStart) {
+	if m.Covers(fin) {
 		flags |= FlagFIN
 	}
-	if m.Covers(t.ABRstStart) || m.Covers(t.BARstStart) {
+	if m.Covers(rst) {
 		flags |= FlagRST
 	}
 	return flags
@@ -187,11 +197,22 @@ func ipType(p string) string {
 	return "-"
 }
 
-func direction(tag string) string {
-	if tag == "ingress" || tag == "egress" {
-		return tag
+// direction is a record's flow-direction, from src to dst: by the
+// capture point's addresses when known, else by the flow's tag, which
+// says it of A to B relative to the cluster (the reply is the other
+// way), else "-".
+func (t *Transformer) direction(src, dst, tag string, reply bool) string {
+	switch {
+	case len(t.o.Local) > 0 && t.o.Local.Has(dst):
+		return "ingress"
+	case len(t.o.Local) > 0 && t.o.Local.Has(src):
+		return "egress"
+	case len(t.o.Local) > 0 || tag != "ingress" && tag != "egress":
+		return "-"
+	case reply == (tag == "ingress"):
+		return "egress"
 	}
-	return "-"
+	return "ingress"
 }
 
 // flowFields are the fields of a flow that Flow reads.
@@ -200,8 +221,11 @@ var flowFields = flow.Select("ICMP", "LastUpdateMetric", "Network", "NodeTID", "
 // Fields tells sky-transform which fields of a flow to decode.
 func (t *Transformer) Fields() flow.Fields { return flowFields }
 
-// Flow emits the record of a flow; a flow without IP addresses (ARP) has
-// none in this format and is left out.
+// Flow emits a record per direction that carried traffic in the flow's
+// window, as AWS logs the two sides of a connection: A to B with A to B's
+// packets and bytes, then B to A, addresses and ports swapped, with B to
+// A's; a window without traffic has none. A flow without IP addresses
+// (ARP) has none in this format.
 func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 	if f.Network == nil || f.Network.A == "" {
 		return nil
@@ -219,15 +243,23 @@ func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 		iface = dash(f.NodeTID)
 	}
 	itoa := func(n int64) string { return strconv.FormatInt(n, 10) }
-	v := []string{
-		strconv.Itoa(t.o.Version), t.o.AccountID, iface, f.Network.A, f.Network.B, itoa(sport), itoa(dport),
-		protocol(f), itoa(m.ABPackets + m.BAPackets), itoa(m.ABBytes + m.BABytes),
-		itoa(m.Start / 1000), itoa(m.Last / 1000), t.o.Action, "OK",
-		t.o.VpcID, t.o.SubnetID, t.o.InstanceID, strconv.Itoa(tcpFlags(f)), ipType(f.Network.Protocol), f.Network.A, f.Network.B,
-		t.o.Region, t.o.AzID, "-", "-",
-		"-", "-", direction(f.Tag), "-",
+	for _, reply := range []bool{false, true} {
+		src, dst, sp, dp, packets, bytes := f.Network.A, f.Network.B, sport, dport, m.ABPackets, m.ABBytes
+		if reply {
+			src, dst, sp, dp, packets, bytes = dst, src, dp, sp, m.BAPackets, m.BABytes
+		}
+		if packets == 0 && bytes == 0 {
+			continue
+		}
+		v := []string{
+			strconv.Itoa(t.o.Version), t.o.AccountID, iface, src, dst, itoa(sp), itoa(dp),
+			protocol(f), itoa(packets), itoa(bytes), itoa(m.Start / 1000), itoa(m.Last / 1000), t.o.Action, "OK",
+			t.o.VpcID, t.o.SubnetID, t.o.InstanceID, strconv.Itoa(tcpFlags(f, reply)), ipType(f.Network.Protocol), src, dst,
+			t.o.Region, t.o.AzID, "-", "-",
+			"-", "-", t.direction(src, dst, f.Tag, reply), "-",
+		}
+		emit(&Record{Values: v[:fieldCount[t.o.Version]], Tag: f.Tag})
 	}
-	emit(&Record{Values: v[:fieldCount[t.o.Version]], Tag: f.Tag})
 	return nil
 }
 

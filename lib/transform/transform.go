@@ -70,6 +70,8 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "to", Value: "none", EnvVars: []string{"SKY_TRANSFORM"},
 			Usage: "target `FORMAT`: " + strings.Join(names(), ", ") + " (none passes records byte for byte)"},
+		&cli.StringSliceFlag{Name: "local-ip", EnvVars: []string{"SKY_LOCAL_IPS"},
+			Usage: "vpclogs, awsflowlogs: the capture point's `ADDRESS` or CIDR, for each record's direction (repeatable)"},
 	}
 	for _, name := range names()[1:] {
 		flags = append(flags, formats[name].Flags...)

@@ -40,6 +40,7 @@ func TestGolden(t *testing.T) {
 		{"awsflowlogs-v3", "sequence", []string{"--to", "awsflowlogs", "--aws-version", "3", "--vpc-id", "vpc-1", "--subnet-id", "subnet-1"}},
 		{"awsflowlogs-v4", "sequence", []string{"--to", "awsflowlogs", "--aws-version", "4", "--region", "eu-west-1", "--az-id", "euw1-az1"}},
 		{"awsflowlogs-v5", "sequence", []string{"--to", "awsflowlogs", "--aws-version", "5", "--interface-id", "eni-1"}},
+		{"awsflowlogs-v5-local", "sequence", []string{"--to", "awsflowlogs", "--aws-version", "5", "--local-ip", "10.0.0.1"}},
 		{"vpclogs", "sequence", []string{"--to", "vpclogs", "--local-ip", "10.0.0.1", "--local-ip", "fd00::/64"}},
 		{"vpclogs-action", "action", []string{"--to", "vpclogs", "--tid1", "tid-a", "--tid2", "tid-b"}},
 		{"none", "sequence", []string{"--to", "none"}},

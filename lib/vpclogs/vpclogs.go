@@ -6,7 +6,6 @@ package vpclogs
 
 import (
 	"fmt"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -95,7 +94,7 @@ const (
 
 // Options set up the transformer.
 type Options struct {
-	Local         []netip.Prefix // the capture point's addresses, for direction
+	Local         flow.Local // the capture point's addresses, for direction
 	TID1, TID2    string         // two capture points, for the action
 	RejectTimeout time.Duration
 }
@@ -103,8 +102,6 @@ type Options struct {
 // Flags are the command-line flags of the format.
 func Flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringSliceFlag{Name: "local-ip", EnvVars: []string{"SKY_LOCAL_IPS"},
-			Usage: "vpclogs: the capture point's `ADDRESS` or CIDR, for direction (repeatable)"},
 		&cli.StringFlag{Name: "tid1", EnvVars: []string{"SKY_TID1"}, Usage: "vpclogs: the capture point `TID` on one side of the firewall"},
 		&cli.StringFlag{Name: "tid2", EnvVars: []string{"SKY_TID2"}, Usage: "vpclogs: the capture point `TID` on the other side"},
 		&cli.DurationFlag{Name: "reject-timeout", Value: 5 * time.Second, EnvVars: []string{"SKY_REJECT_TIMEOUT"},
@@ -115,16 +112,9 @@ func Flags() []cli.Flag {
 // FromFlags returns a transformer set up by the flags.
 func FromFlags(c *cli.Context) (*Transformer, error) {
 	o := Options{TID1: c.String("tid1"), TID2: c.String("tid2"), RejectTimeout: c.Duration("reject-timeout")}
-	for _, s := range c.StringSlice("local-ip") {
-		p, err := netip.ParsePrefix(s)
-		if err != nil {
-			a, aerr := netip.ParseAddr(s)
-			if aerr != nil {
-				return nil, fmt.Errorf("--local-ip %q: not an address or CIDR", s)
-			}
-			p = netip.PrefixFrom(a, a.BitLen())
-		}
-		o.Local = append(o.Local, p)
+	var err error
+	if o.Local, err = flow.ParseLocal(c.StringSlice("local-ip")); err != nil {
+		return nil, err
 	}
 	if (o.TID1 == "") != (o.TID2 == "") || (o.TID1 != "" && o.TID1 == o.TID2) {
 		return nil, fmt.Errorf("--tid1 and --tid2 go together and differ")
@@ -187,19 +177,11 @@ func (t *Transformer) record(f *flow.Flow, lum, total *flow.Metric, action strin
 }
 
 func (t *Transformer) direction(initiator, target string) string {
-	for _, addr := range [2]string{initiator, target} {
-		a, err := netip.ParseAddr(addr)
-		if err != nil {
-			continue
-		}
-		for _, p := range t.o.Local {
-			if p.Contains(a.Unmap()) {
-				if addr == initiator {
-					return Outbound
-				}
-				return Inbound
-			}
-		}
+	switch {
+	case t.o.Local.Has(initiator):
+		return Outbound
+	case t.o.Local.Has(target):
+		return Inbound
 	}
 	return ""
 }
