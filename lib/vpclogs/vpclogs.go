@@ -95,7 +95,7 @@ const (
 // Options set up the transformer.
 type Options struct {
 	Local         flow.Local // the capture point's addresses, for direction
-	TID1, TID2    string         // two capture points, for the action
+	TID1, TID2    string     // two capture points, for the action
 	RejectTimeout time.Duration
 }
 
