@@ -484,3 +484,45 @@ func TestDefaultSpool(t *testing.T) {
 		t.Errorf("%s, want %s", got, want)
 	}
 }
+
+// TestJournalStartsOver: past rotateAt the input journal starts over, and
+// no record is lost or doubled on the way, through a pipe (spliced into
+// the journal) and through a file (copied by the kernel).
+func TestJournalStartsOver(t *testing.T) {
+	defer func(n int64) { rotateAt = n }(rotateAt)
+	rotateAt = 64 << 10
+	in := tagged(t, 3000)
+	for _, kind := range []string{"pipe", "file"} {
+		spool := t.TempDir()
+		var stdin *os.File
+		switch kind {
+		case "pipe":
+			r, w, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			go func() { w.Write(in); w.Close() }()
+			stdin = r
+		case "file":
+			path := filepath.Join(t.TempDir(), "in")
+			os.WriteFile(path, in, 0o644)
+			stdin, _ = os.Open(path)
+		}
+		var out, errw bytes.Buffer
+		code := Run([]string{"sky-batch", "--spool", spool, "--max-records", "5000", "--keep-group-field"}, stdin, &out, &errw)
+		stdin.Close()
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", kind, code, errw.String())
+		}
+		var got []string
+		for _, m := range manifests(t, out.String()) {
+			got = append(got, contents(t, spool, m)...)
+		}
+		slices.Sort(got)
+		want := strings.Split(strings.TrimSpace(string(in)), "\n")
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("%s: %d records stored of %d", kind, len(got), len(want))
+		}
+	}
+}

@@ -22,12 +22,13 @@ import (
 const (
 	inputJournal = "input"
 	headerSize   = 16 // the last committed sequence number, then the offset committed
-	// rotateAt is the size past which a journal whose bytes are all but
-	// a line's worth committed starts over.
-	rotateAt = 64 << 20
 	// reserveStep is how much disk the journal reserves at a time.
 	reserveStep = 1 << 20
 )
+
+// rotateAt is the size past which a journal whose bytes are all but a
+// line's worth committed starts over (a variable for the tests).
+var rotateAt int64 = 64 << 20
 
 // journal is the input journal: an io.Reader over the input that writes
 // through, and the commits.
@@ -38,12 +39,13 @@ type journal struct {
 	// in the file already.
 	replay io.ReadCloser
 
-	mu       sync.Mutex // between the reading goroutine and commits
-	f        *os.File
-	size     int64 // bytes of input in f
-	reserved int64 // bytes of disk reserved past the header
-	base     int64 // the input offset of f's first byte
-	seq      int64 // the last sequence number committed
+	mu        sync.Mutex // between the reading goroutine and commits
+	f         *os.File
+	size      int64 // bytes of input in f
+	reserved  int64 // bytes of disk reserved past the header
+	base      int64 // the input offset of f's first byte
+	committed int64 // bytes of f committed
+	seq       int64 // the last sequence number committed
 }
 
 // openJournal opens the spool's input journal. The uncommitted input of
@@ -99,9 +101,13 @@ func (j *journal) header(committed int64) []byte {
 	return binary.BigEndian.AppendUint64(h, uint64(committed))
 }
 
-// Read reads the earlier run's rest, then the input. Disk for what it
-// reads is reserved before it reads: a full disk stops the stage before
-// it takes input it could not keep.
+// Read reads the earlier run's rest, then the input. The input goes to
+// the journal first, by the kernel, in one system call (splice from a
+// pipe, copy_file_range from a file), and is read back from it: a kill at
+// any moment leaves every byte taken from the input in the journal.
+// Other inputs are read, then written, which leaves a moment between the
+// two. Disk for what it takes is reserved first: a full disk stops the
+// stage before it takes input it could not keep.
 func (j *journal) Read(p []byte) (int, error) {
 	if j.replay != nil {
 		n, err := j.replay.Read(p)
@@ -111,57 +117,121 @@ func (j *journal) Read(p []byte) (int, error) {
 		j.replay.Close()
 		j.replay = nil
 	}
-	if err := j.reserve(int64(len(p))); err != nil {
+	f, off, err := j.prepare(int64(len(p)))
+	if err != nil {
 		return 0, err
 	}
-	n, err := j.in.Read(p)
+	n, err := moveIn(j.in, f, off, len(p))
+	if errors.Is(err, errNoMove) {
+		if n, err = j.in.Read(p); n > 0 {
+			if _, werr := f.WriteAt(p[:n], off); werr != nil {
+				return 0, fmt.Errorf("spool: input journal: %w", werr)
+			}
+		}
+	} else if n > 0 {
+		if _, rerr := f.ReadAt(p[:n], off); rerr != nil {
+			return 0, fmt.Errorf("spool: input journal: %w", rerr)
+		}
+	}
 	if n > 0 {
 		j.mu.Lock()
-		_, werr := j.f.WriteAt(p[:n], headerSize+j.size)
 		j.size += int64(n)
 		j.mu.Unlock()
-		if werr != nil {
-			return 0, fmt.Errorf("spool: input journal: %w", werr)
-		}
 	}
 	return n, err
 }
 
-// reserve makes sure n more bytes fit in the journal's file.
-func (j *journal) reserve(n int64) error {
+// errNoMove: the input is not one the kernel moves into a file.
+var errNoMove = errors.New("input not moved by the kernel")
+
+// moveIn moves up to n bytes of in to f at off, in the kernel; it
+// returns errNoMove for an input it cannot move that way.
+func moveIn(in io.Reader, f *os.File, off int64, n int) (int, error) {
+	src, ok := in.(*os.File)
+	if !ok {
+		return 0, errNoMove
+	}
+	fi, err := src.Stat()
+	if err != nil {
+		return 0, errNoMove
+	}
+	var moved int
+	switch mode := fi.Mode(); {
+	case mode&os.ModeNamedPipe != 0:
+		moved, err = retryEINTR(func() (int, error) {
+			m, err := unix.Splice(int(src.Fd()), nil, int(f.Fd()), &off, n, 0)
+			return int(m), err
+		})
+	case mode.IsRegular():
+		moved, err = retryEINTR(func() (int, error) { return unix.CopyFileRange(int(src.Fd()), nil, int(f.Fd()), &off, n, 0) })
+		if errors.Is(err, unix.EXDEV) || errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EINVAL) {
+			return 0, errNoMove
+		}
+	default:
+		return 0, errNoMove
+	}
+	if err != nil {
+		return 0, fmt.Errorf("read: %w", err)
+	}
+	if moved == 0 {
+		return 0, io.EOF
+	}
+	return moved, nil
+}
+
+func retryEINTR(call func() (int, error)) (int, error) {
+	for {
+		n, err := call()
+		if !errors.Is(err, unix.EINTR) {
+			return n, err
+		}
+	}
+}
+
+// prepare readies the journal for n more bytes: it starts the file over
+// when all but a line's worth of it is committed and it grew past
+// rotateAt, and reserves the disk. It returns the file and the offset
+// they go to. Only the reading goroutine writes input to the file, so the
+// file cannot change under a move.
+func (j *journal) prepare(n int64) (*os.File, int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	if j.size+n <= j.reserved {
-		return nil
+	if j.size >= rotateAt && j.size-j.committed <= reserveStep {
+		if err := j.rotate(); err != nil {
+			return nil, 0, err
+		}
 	}
-	grow := max(n, reserveStep)
-	err := syscall.Fallocate(int(j.f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, headerSize+j.size, grow)
-	if errors.Is(err, syscall.ENOSPC) && grow > n {
-		grow = n
-		err = syscall.Fallocate(int(j.f.Fd()), 1, headerSize+j.size, grow)
+	if j.size+n > j.reserved {
+		grow := max(n, reserveStep)
+		err := syscall.Fallocate(int(j.f.Fd()), 1 /* FALLOC_FL_KEEP_SIZE */, headerSize+j.size, grow)
+		if errors.Is(err, syscall.ENOSPC) && grow > n {
+			grow = n
+			err = syscall.Fallocate(int(j.f.Fd()), 1, headerSize+j.size, grow)
+		}
+		if err != nil && !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
+			return nil, 0, fmt.Errorf("spool: input journal: %w", err)
+		}
+		j.reserved = j.size + grow
 	}
-	if err != nil && !errors.Is(err, syscall.EOPNOTSUPP) && !errors.Is(err, syscall.ENOSYS) {
-		return fmt.Errorf("spool: input journal: %w", err)
-	}
-	j.reserved = j.size + grow
-	return nil
+	return j.f, headerSize + j.size, nil
 }
 
 // commit records that the input up to offset is handled, as chunk seq.
 func (j *journal) commit(offset, seq int64) error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	j.seq = seq
-	at := offset - j.base
-	if _, err := j.f.WriteAt(j.header(at), 0); err != nil {
+	j.seq, j.committed = seq, offset-j.base
+	if _, err := j.f.WriteAt(j.header(j.committed), 0); err != nil {
 		return fmt.Errorf("spool: input journal: %w", err)
 	}
-	if j.size < rotateAt || j.size-at > reserveStep {
-		return nil
-	}
-	// Start over with what is not committed (part of a line at most).
-	rest := make([]byte, j.size-at)
-	if _, err := j.f.ReadAt(rest, headerSize+at); err != nil {
+	return nil
+}
+
+// rotate starts the journal over with what is not committed (part of a
+// line at most), in a new file renamed over the old one; j.mu is held.
+func (j *journal) rotate() error {
+	rest := make([]byte, j.size-j.committed)
+	if _, err := j.f.ReadAt(rest, headerSize+j.committed); err != nil {
 		return fmt.Errorf("spool: input journal: %w", err)
 	}
 	tmp := j.path + ".tmp"
@@ -176,7 +246,7 @@ func (j *journal) commit(offset, seq int64) error {
 		return fmt.Errorf("spool: %w", err)
 	}
 	j.f.Close()
-	j.f, j.base, j.size, j.reserved = f, offset, int64(len(rest)), 0
+	j.f, j.base, j.size, j.committed, j.reserved = f, j.base+j.committed, int64(len(rest)), 0, 0
 	return nil
 }
 
