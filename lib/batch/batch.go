@@ -582,25 +582,50 @@ func (b *batcher) openObjects() []*object {
 	return objects
 }
 
-// accountRecord is the accounting record of --account, as the original
-// exporter kept it.
+// accountRecord is the accounting record of --account, in the original
+// exporter's format: times in epoch milliseconds, the bytes of the last
+// object (current) and of all since the record started (accumulate).
 type accountRecord struct {
-	Objects    int       `json:"objects"`
-	TotalBytes int64     `json:"total_bytes"`
-	LastKey    string    `json:"last_key"`
-	LastBytes  int64     `json:"last_bytes"`
-	Updated    time.Time `json:"updated"`
+	Version         string `json:"version"`
+	AccumulateStart int64  `json:"accumulate-start"`
+	AccumulateEnd   int64  `json:"accumulate-end"`
+	AccumulateBytes int64  `json:"accumulate-bytes"`
+	CurrentStart    int64  `json:"current-start"`
+	CurrentEnd      int64  `json:"current-end"`
+	CurrentBytes    int64  `json:"current-bytes"`
 }
 
-// writeAccount replaces the accounting file atomically, keeping the
-// previous one as FILE.bak.
+// accountVersion is the version of the original's accounting record.
+const accountVersion = "1.1.0"
+
+// readAccount reads an accounting record; one that is missing or not
+// valid gives none.
+func readAccount(path string) (accountRecord, bool) {
+	var rec accountRecord
+	data, err := os.ReadFile(path)
+	if err != nil || json.Unmarshal(data, &rec) != nil || rec.Version != accountVersion ||
+		rec.AccumulateStart == 0 || rec.AccumulateStart > rec.AccumulateEnd {
+		return rec, false
+	}
+	return rec, true
+}
+
+// writeAccount adds an object to the accounting file, as the original
+// exporter did (indented by one space, the previous one kept as
+// FILE.bak, read when FILE is not valid), replacing it atomically.
 func writeAccount(path string, m *Manifest) error {
-	var prev accountRecord
-	if data, err := os.ReadFile(path); err == nil {
-		json.Unmarshal(data, &prev)
+	now := time.Now().UnixMilli()
+	rec, ok := readAccount(path)
+	if !ok {
+		if rec, ok = readAccount(path + ".bak"); !ok {
+			rec = accountRecord{Version: accountVersion, AccumulateStart: now}
+		}
+	} else if data, err := os.ReadFile(path); err == nil {
 		os.WriteFile(path+".bak", data, 0o644)
 	}
-	rec := accountRecord{Objects: prev.Objects + 1, TotalBytes: prev.TotalBytes + m.Bytes, LastKey: m.Key, LastBytes: m.Bytes, Updated: time.Now().UTC()}
-	data, _ := json.Marshal(rec)
-	return writeAtomic(path, append(data, '\n'))
+	rec.CurrentStart, rec.CurrentEnd, rec.CurrentBytes = now, now, m.Bytes
+	rec.AccumulateEnd = now
+	rec.AccumulateBytes += m.Bytes
+	data, _ := json.MarshalIndent(rec, "", " ")
+	return writeAtomic(path, data)
 }

@@ -413,22 +413,38 @@ func TestMaxOpen(t *testing.T) {
 	}
 }
 
+// TestAccount: the accounting file in the original exporter's format.
 func TestAccount(t *testing.T) {
 	acc := filepath.Join(t.TempDir(), "account.json")
 	out, _, _ := run(t, tagged(t, 30), "--spool", t.TempDir(), "--account", acc, "--max-records", "5")
-	var rec accountRecord
 	data, _ := os.ReadFile(acc)
-	json.Unmarshal(data, &rec)
+	var rec accountRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		t.Fatal(err)
+	}
 	var total int64
 	ms := manifests(t, out)
 	for _, m := range ms {
 		total += m.Bytes
 	}
-	if rec.Objects != len(ms) || rec.TotalBytes != total || rec.LastKey != ms[len(ms)-1].Key {
-		t.Errorf("account %+v, want %d objects, %d bytes", rec, len(ms), total)
+	if rec.Version != "1.1.0" || rec.AccumulateBytes != total || rec.CurrentBytes != ms[len(ms)-1].Bytes ||
+		rec.AccumulateStart == 0 || rec.AccumulateStart > rec.AccumulateEnd || rec.CurrentStart != rec.CurrentEnd {
+		t.Errorf("account %+v, want %d bytes in all", rec, total)
+	}
+	if !strings.HasPrefix(string(data), "{\n \"version\": \"1.1.0\",\n \"accumulate-start\": ") {
+		t.Errorf("not the original's layout:\n%s", data)
 	}
 	if _, err := os.Stat(acc + ".bak"); err != nil {
 		t.Error("no .bak")
+	}
+	// A broken file: the .bak carries on.
+	os.WriteFile(acc, []byte("{"), 0o644)
+	run(t, tagged(t, 5), "--spool", t.TempDir(), "--account", acc, "--max-records", "5")
+	var next accountRecord
+	data, _ = os.ReadFile(acc)
+	json.Unmarshal(data, &next)
+	if next.AccumulateStart != rec.AccumulateStart || next.AccumulateBytes <= rec.AccumulateBytes-rec.CurrentBytes {
+		t.Errorf("after a broken file: %+v, before %+v", next, rec)
 	}
 }
 
