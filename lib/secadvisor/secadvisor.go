@@ -185,16 +185,24 @@ type Transformer struct {
 	flows                      map[uint64]seen // by a hash of the UUID
 	seed                       maphash.Seed
 	peak                       int             // largest len(flows) since the map was made
-	links                      map[int64]int64 // link id: last window seen in
+	links                      map[int64]linkSeen // by link id
 	clock                      int64           // latest flow time, ms
 	cur                        int64           // current window
 	nodata, skipdata, excluded int
 }
 
+// linkSeen is the last window a link was seen in, and the tag of its
+// last flow, which its NODATA records take (so that they land in the
+// objects of its flows).
+type linkSeen struct {
+	window int64
+	tag    string
+}
+
 // New returns a transformer.
 func New(o Options) *Transformer {
 	return &Transformer{o: o, window: o.Window.Milliseconds(), flows: map[uint64]seen{}, seed: maphash.MakeSeed(),
-		links: map[int64]int64{}, cur: -1}
+		links: map[int64]linkSeen{}, cur: -1}
 }
 
 func finishType(f flow.FinishType) string {
@@ -250,7 +258,9 @@ func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 	if f.Link != nil {
 		link = f.Link.ID
 	}
-	t.links[link] = max(now/t.window, t.links[link])
+	if seen := t.links[link]; now/t.window >= seen.window {
+		t.links[link] = linkSeen{window: now / t.window, tag: f.Tag}
+	}
 
 	id := maphash.String(t.seed, f.UUID)
 	prev, known := t.flows[id]
@@ -313,12 +323,12 @@ func (t *Transformer) advance(now int64, emit func(any)) {
 	slices.Sort(ids)
 	for k := t.cur; k < w; k++ {
 		for _, id := range ids {
-			last := t.links[id]
-			if last < k && k-last <= ttlWindows {
+			seen := t.links[id]
+			if seen.window < k && k-seen.window <= ttlWindows {
 				t.nodata++
 				link := id
 				emit(&Record{Version: Version, Start: k * t.window, Last: (k+1)*t.window - 1,
-					LogStatus: NoData, LinkID: &link})
+					LogStatus: NoData, LinkID: &link, Tag: seen.tag})
 			}
 		}
 	}
@@ -335,8 +345,8 @@ func (t *Transformer) evict() {
 			delete(t.flows, id)
 		}
 	}
-	for id, w := range t.links {
-		if t.clock-(w+1)*t.window > ttl {
+	for id, seen := range t.links {
+		if t.clock-(seen.window+1)*t.window > ttl {
 			delete(t.links, id)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	jsoniter "github.com/json-iterator/go"
 	"github.com/urfave/cli/v2"
@@ -140,7 +141,7 @@ type processor struct {
 	name    string
 	buf     []byte
 	err     error
-	emitted int
+	emitted atomic.Int64 // records written; the stats line reads it
 	emit    func(any)
 	fields  flow.Fields
 }
@@ -164,7 +165,7 @@ func newProcessor(t Transformer, w *bufio.Writer, errw io.Writer, name string) *
 		if _, err := p.w.Write(p.buf); err != nil {
 			p.err = err
 		}
-		p.emitted++
+		p.emitted.Add(1)
 	}
 	return p
 }
@@ -192,12 +193,19 @@ func (p *processor) Prepare(line []byte) (any, error) {
 
 // Process hands a decoded flow to the transformer, in input order.
 func (p *processor) Process(v any) (bool, error) {
-	before := p.emitted
+	before := p.emitted.Load()
 	err := p.t.Flow(v.(*flow.Flow), p.emit)
 	if p.err != nil {
 		return false, p.err
 	}
-	return p.emitted > before, stage.BadInput(err)
+	return p.emitted.Load() > before, stage.BadInput(err)
+}
+
+// Stats is the stats line, in flows, and the records written: a flow
+// makes none (dropped), one, or more (AWS's two directions, secadvisor's
+// SKIPDATA and NODATA).
+func (p *processor) Stats(lines *stage.Stats) string {
+	return fmt.Sprintf("%s records %d", lines, p.emitted.Load())
 }
 
 func (p *processor) Close() error {
