@@ -184,10 +184,10 @@ type Transformer struct {
 	window                     int64           // ms
 	flows                      map[uint64]seen // by a hash of the UUID
 	seed                       maphash.Seed
-	peak                       int             // largest len(flows) since the map was made
+	peak                       int                // largest len(flows) since the map was made
 	links                      map[int64]linkSeen // by link id
-	clock                      int64           // latest flow time, ms
-	cur                        int64           // current window
+	clock                      int64              // latest flow time, ms
+	cur                        int64              // current window
 	nodata, skipdata, excluded int
 }
 
