@@ -55,7 +55,7 @@ func TestMixedAWSVersions(t *testing.T) {
 	in := append(records(t, "awsflowlogs-v2"), records(t, "awsflowlogs-v3")...)
 	var out, errw bytes.Buffer
 	Run([]string{"sky-encode", "-f", "awsflowlogs"}, bytes.NewReader(in), &out, &errw)
-	if !bytes.Contains(errw.Bytes(), []byte("line 9: version 3 record among version 2 ones")) {
+	if !bytes.Contains(errw.Bytes(), []byte("line 15: version 3 record among version 2 ones")) {
 		t.Errorf("stderr: %s", errw.String())
 	}
 }
