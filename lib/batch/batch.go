@@ -49,7 +49,10 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "stream-duration", Value: 24 * time.Hour, EnvVars: []string{"SKY_STREAM_DURATION"}, Usage: "start a new stream (in the keys) every `DURATION`"},
 		&cli.IntFlag{Name: "max-open", Value: 64, EnvVars: []string{"SKY_MAX_OPEN"}, Usage: "keep at most `N` objects open (groups); the oldest closes first"},
 		&cli.StringFlag{Name: "prefix", EnvVars: []string{"SKY_PREFIX"}, Usage: "key `PREFIX`"},
-		&cli.StringFlag{Name: "layout", Value: "original", EnvVars: []string{"SKY_LAYOUT"}, Usage: "key `LAYOUT`: original (PREFIX/GROUP/STREAM/SEQ.gz), aws or ibm"},
+		&cli.StringFlag{Name: "layout", Value: "original", EnvVars: []string{"SKY_LAYOUT"},
+			Usage: "key `LAYOUT`: original (PREFIX/GROUP/STREAM/SEQ.gz), aws, aws-hourly, aws-hive, aws-hive-hourly (AWS's flow logs delivery: a file per 5-minute window, 75 MB at most), or ibm"},
+		&cli.DurationFlag{Name: "window", EnvVars: []string{"SKY_WINDOW"},
+			Usage: "an object holds the records of one aggregation window of `DURATION`, by their time, and {time} is its start (default: 5m for the aws layouts, else none)"},
 		&cli.StringFlag{Name: "key-template", EnvVars: []string{"SKY_KEY_TEMPLATE"}, Usage: "key `TEMPLATE` with {prefix} {group} {stream} {seq} {host} {random} {ext} {year} {month} {day} {hour} {minute} {date} {time} and --var names"},
 		&cli.StringSliceFlag{Name: "var", EnvVars: []string{"SKY_KEY_VARS"}, Usage: "a key template `NAME=VALUE` (account, region... for the aws and ibm layouts)"},
 		&cli.StringFlag{Name: "host-id", EnvVars: []string{"SKY_HOST_ID"}, Usage: "the {host} of keys (default: the host name)"},
@@ -105,6 +108,7 @@ type batcher struct {
 	checked bool // the first record was encoded
 	quiet   bool
 	format  string
+	window  int64 // ms; 0: objects do not follow windows
 }
 
 func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
@@ -132,7 +136,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	if text == "" {
 		var ok bool
 		if text, ok = Layouts[c.String("layout")]; !ok {
-			return nil, fmt.Errorf("--layout %q: want original, aws or ibm", c.String("layout"))
+			return nil, fmt.Errorf("--layout %q: want original, aws, aws-hourly, aws-hive, aws-hive-hourly or ibm", c.String("layout"))
 		}
 	}
 	text = strings.ReplaceAll(text, "{ext}", ext)
@@ -153,10 +157,19 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"), maxOpen: c.Int("max-open"),
 		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"), prefix: c.String("prefix"),
 		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, open: map[string]*object{},
-		quiet: c.Bool("quiet"), format: c.String("format"),
+		quiet: c.Bool("quiet"), format: c.String("format"), window: c.Duration("window").Milliseconds(),
 	}
-	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 || b.maxOpen <= 0 {
-		return nil, fmt.Errorf("--max-records, --max-age, --max-open and --stream-duration must be positive")
+	if strings.HasPrefix(c.String("layout"), "aws") && c.String("key-template") == "" {
+		// As AWS delivers flow logs: a file per 5-minute window, 75 MB at most.
+		if !c.IsSet("window") {
+			b.window = (5 * time.Minute).Milliseconds()
+		}
+		if !c.IsSet("max-bytes") {
+			b.maxBytes = 75 << 20
+		}
+	}
+	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 || b.maxOpen <= 0 || b.window < 0 {
+		return nil, fmt.Errorf("--max-records, --max-age, --max-open and --stream-duration must be positive, --window not negative")
 	}
 	if b.host == "" {
 		b.host, _ = os.Hostname()
@@ -343,13 +356,19 @@ func (b *batcher) Record(line []byte) (bool, error) {
 	if err != nil {
 		return false, stage.BadInput(err)
 	}
-	o := b.open[group]
+	// With --window, an object per group and window, named by its start.
+	slot, first := group, ts
+	if b.window > 0 {
+		first = ts - ts%b.window
+		slot = group + "\x00" + strconv.FormatInt(first, 10)
+	}
+	o := b.open[slot]
 	if o == nil && len(b.open) >= b.maxOpen {
 		b.closeLater(b.oldest())
 	}
 	if o == nil {
 		seq := b.seq[group]
-		key, err := b.tmpl.key(keyValues{group: group, stream: b.stream, host: b.host, seq: seq, first: time.UnixMilli(ts)})
+		key, err := b.tmpl.key(keyValues{group: group, stream: b.stream, host: b.host, seq: seq, first: time.UnixMilli(first)})
 		if err != nil {
 			return false, err
 		}
@@ -359,12 +378,12 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		if o, err = b.spool.open(meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: seq}, b.codec); err != nil {
 			return false, err
 		}
-		b.open[group] = o
+		b.open[slot] = o
 	}
 	b.dirty = true
 	if err := o.add(line, encoded, ts); err != nil {
 		if o.records == 0 {
-			b.discard(group, o)
+			b.discard(slot, o)
 		}
 		if !b.checked && stage.IsBadInput(err) {
 			return false, fmt.Errorf("the first record is not one --format %s takes (%v): records of another kind?", b.format, err)
@@ -377,23 +396,23 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		b.touched = append(b.touched, o)
 	}
 	if o.records >= b.maxRecs || (b.maxBytes > 0 && o.size() >= b.maxBytes) {
-		b.closeLater(group)
+		b.closeLater(slot)
 	}
 	return true, nil
 }
 
-// closeLater takes a group's object out of the open ones, to be finished
-// once the chunk is committed.
-func (b *batcher) closeLater(group string) {
-	b.closing = append(b.closing, b.open[group])
-	delete(b.open, group)
+// closeLater takes an object out of the open ones, to be finished once
+// the chunk is committed; slot is its group (and window, with --window).
+func (b *batcher) closeLater(slot string) {
+	b.closing = append(b.closing, b.open[slot])
+	delete(b.open, slot)
 }
 
 // discard drops an open object that took no record.
-func (b *batcher) discard(group string, o *object) {
+func (b *batcher) discard(slot string, o *object) {
 	b.spool.discard(o)
-	delete(b.open, group)
-	b.seq[group]--
+	delete(b.open, slot)
+	b.seq[o.Group]--
 }
 
 // close finishes the open object of a group.

@@ -153,7 +153,10 @@ func TestLayouts(t *testing.T) {
 	vars := map[string]string{"account": "123456789012", "region": "eu-de", "flowlog": "fl-1", "vpc": "v", "subnet": "s", "instance": "i", "vnic": "n"}
 	for layout, pattern := range map[string]string{
 		"original": `^p/ingress/20261126T220000Z/00000007\.gz$`,
-		"aws":      `^p/AWSLogs/123456789012/vpcflowlogs/eu-de/2026/11/26/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{16}\.log\.gz$`,
+		"aws":             `^p/AWSLogs/123456789012/vpcflowlogs/eu-de/2026/11/26/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
+		"aws-hourly":      `^p/AWSLogs/123456789012/vpcflowlogs/eu-de/2026/11/26/22/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
+		"aws-hive":        `^p/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-de/year=2026/month=11/day=26/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
+		"aws-hive-hourly": `^p/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-de/year=2026/month=11/day=26/hour=22/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
 		"ibm":      `^p/ibm_vpc_flowlogs_v1/account=123456789012/region=eu-de/vpc-id=v/subnet-id=s/endpoint-type=vnics/instance-id=i/vnic-id=n/record-type=ingress/year=2026/month=11/day=26/hour=22/stream-id=20261126T220000Z/00000007\.gz$`,
 	} {
 		tmpl, err := newTemplate(strings.ReplaceAll(Layouts[layout], "{ext}", ".gz"), "p", vars)
@@ -540,5 +543,41 @@ func TestJournalStartsOver(t *testing.T) {
 		if !slices.Equal(got, want) {
 			t.Errorf("%s: %d records stored of %d", kind, len(got), len(want))
 		}
+	}
+}
+
+// TestAWSWindows: with the aws layouts no object spans two 5-minute
+// windows, and each is named by its window's start, as AWS names its
+// files.
+func TestAWSWindows(t *testing.T) {
+	start := time.Date(2026, 11, 30, 10, 3, 0, 0, time.UTC).UnixMilli()
+	var in bytes.Buffer
+	for i := range 720 { // a record a second for 12 minutes, two windows open at once now and then
+		ts := start + int64(i)*1000
+		if i%10 == 0 && i > 0 {
+			ts -= 90_000 // late
+		}
+		fmt.Fprintf(&in, `{"version":2,"srcaddr":"10.0.0.1","end":%d,"n":%d}`+"\n", ts/1000, i)
+	}
+	spool := t.TempDir()
+	out, errs, code := run(t, in.Bytes(), "--spool", spool, "--layout", "aws-hive", "--group-by", "none",
+		"--var", "account=1", "--var", "region=r", "--var", "flowlog=f", "--time-field", "end")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	window := int64(5 * 60 * 1000)
+	records := 0
+	for _, m := range manifests(t, out) {
+		if m.FirstTimestamp/window != m.LastTimestamp/window {
+			t.Errorf("%s spans two windows: %d to %d", m.Key, m.FirstTimestamp, m.LastTimestamp)
+		}
+		name := time.UnixMilli(m.FirstTimestamp - m.FirstTimestamp%window).UTC().Format("20060102T1504Z")
+		if !strings.Contains(m.Key, "_"+name+"_") {
+			t.Errorf("%s: not named by its window %s", m.Key, name)
+		}
+		records += m.Records
+	}
+	if records != 720 || len(manifests(t, out)) != 3 {
+		t.Errorf("%d records in %d objects, want 720 in 3 (10:00, 10:05, 10:10)", records, len(manifests(t, out)))
 	}
 }

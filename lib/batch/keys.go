@@ -15,17 +15,25 @@ import (
 var Layouts = map[string]string{
 	// The original exporter's keys.
 	"original": "{prefix}/{group}/{stream}/{seq}{ext}",
-	// AWS VPC Flow Logs delivery to S3.
-	"aws": "{prefix}/AWSLogs/{account}/vpcflowlogs/{region}/{year}/{month}/{day}/{account}_vpcflowlogs_{region}_{flowlog}_{time}_{random}.log{ext}",
+	// AWS VPC Flow Logs delivery to S3, and its Hive-compatible and
+	// hourly partitions: a file per 5-minute window (--window), {time}
+	// its start.
+	"aws":             "{prefix}/AWSLogs/{account}/vpcflowlogs/{region}/{year}/{month}/{day}/" + awsFile,
+	"aws-hourly":      "{prefix}/AWSLogs/{account}/vpcflowlogs/{region}/{year}/{month}/{day}/{hour}/" + awsFile,
+	"aws-hive":        "{prefix}/AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/year={year}/month={month}/day={day}/" + awsFile,
+	"aws-hive-hourly": "{prefix}/AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/year={year}/month={month}/day={day}/hour={hour}/" + awsFile,
 	// IBM Cloud VPC flow logs, Hive-partitioned.
 	"ibm": "{prefix}/ibm_vpc_flowlogs_v1/account={account}/region={region}/vpc-id={vpc}/subnet-id={subnet}/endpoint-type=vnics/instance-id={instance}/vnic-id={vnic}/record-type={group}/year={year}/month={month}/day={day}/hour={hour}/stream-id={stream}/{seq}{ext}",
 }
+
+// awsFile is the name AWS gives a flow logs file.
+const awsFile = "{account}_vpcflowlogs_{region}_{flowlog}_{time}_{hash}.log{ext}"
 
 var placeholder = regexp.MustCompile(`\{([a-z]+)\}`)
 
 // builtin are the placeholders the batcher fills.
 var builtin = map[string]bool{
-	"prefix": true, "group": true, "stream": true, "seq": true, "host": true, "random": true, "ext": true,
+	"prefix": true, "group": true, "stream": true, "seq": true, "host": true, "random": true, "hash": true, "ext": true,
 	"year": true, "month": true, "day": true, "hour": true, "minute": true, "date": true, "time": true,
 }
 
@@ -55,8 +63,8 @@ func newTemplate(text, prefix string, vars map[string]string) (*template, error)
 			return nil, fmt.Errorf("--var %s: built in, cannot be set", k)
 		}
 	}
-	if !used["random"] && !(used["stream"] && used["seq"]) {
-		return nil, fmt.Errorf("key template %q: no part differs from object to object: use {random}, or {stream} and {seq}", text)
+	if !used["random"] && !used["hash"] && !(used["stream"] && used["seq"]) {
+		return nil, fmt.Errorf("key template %q: no part differs from object to object: use {random} or {hash}, or {stream} and {seq}", text)
 	}
 	for _, c := range []byte(text) {
 		if c < 0x20 || c == 0x7f {
@@ -131,7 +139,7 @@ func (t *template) key(v keyValues) (string, error) {
 	f := v.first.UTC()
 	values := map[string]string{
 		"group": keyValue(v.group), "stream": safe(v.stream), "seq": fmt.Sprintf("%08d", v.seq),
-		"host": keyValue(v.host), "random": hex.EncodeToString(random),
+		"host": keyValue(v.host), "random": hex.EncodeToString(random), "hash": hex.EncodeToString(random[:4]),
 		"year": f.Format("2006"), "month": f.Format("01"), "day": f.Format("02"), "hour": f.Format("15"),
 		"minute": f.Format("04"), "date": f.Format("20060102"), "time": f.Format("20060102T1504Z"),
 	}
