@@ -152,12 +152,12 @@ func TestLayouts(t *testing.T) {
 	v := keyValues{group: "ingress", stream: "20261126T220000Z", host: "h", seq: 7, first: first}
 	vars := map[string]string{"account": "123456789012", "region": "eu-de", "flowlog": "fl-1", "vpc": "v", "subnet": "s", "instance": "i", "vnic": "n"}
 	for layout, pattern := range map[string]string{
-		"original": `^p/ingress/20261126T220000Z/00000007\.gz$`,
+		"original":        `^p/ingress/20261126T220000Z/00000007\.gz$`,
 		"aws":             `^p/AWSLogs/123456789012/vpcflowlogs/eu-de/2026/11/26/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
 		"aws-hourly":      `^p/AWSLogs/123456789012/vpcflowlogs/eu-de/2026/11/26/22/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
 		"aws-hive":        `^p/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-de/year=2026/month=11/day=26/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
 		"aws-hive-hourly": `^p/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-de/year=2026/month=11/day=26/hour=22/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
-		"ibm":      `^p/ibm_vpc_flowlogs_v1/account=123456789012/region=eu-de/vpc-id=v/subnet-id=s/endpoint-type=vnics/instance-id=i/vnic-id=n/record-type=ingress/year=2026/month=11/day=26/hour=22/stream-id=20261126T220000Z/00000007\.gz$`,
+		"ibm":             `^p/ibm_vpc_flowlogs_v1/account=123456789012/region=eu-de/vpc-id=v/subnet-id=s/endpoint-type=vnics/instance-id=i/vnic-id=n/record-type=ingress/year=2026/month=11/day=26/hour=22/stream-id=20261126T220000Z/00000007\.gz$`,
 	} {
 		tmpl, err := newTemplate(strings.ReplaceAll(Layouts[layout], "{ext}", ".gz"), "p", vars)
 		if err != nil {
