@@ -58,6 +58,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "host-id", EnvVars: []string{"SKY_HOST_ID"}, Usage: "the {host} of keys (default: the host name)"},
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_FORMAT"}, Usage: "object `FORMAT`: " + strings.Join(encode.Names(), ", ")},
 		&cli.StringSliceFlag{Name: "header", EnvVars: []string{"SKY_VPCLOGS_HEADER"}, Usage: "vpclogs: a `KEY=VALUE` of the object header (repeatable)"},
+		encode.PrettyFlag(),
 		&cli.StringFlag{Name: "compress", Value: "gzip", EnvVars: []string{"SKY_COMPRESS"}, Usage: "`gzip` or none"},
 		&cli.IntFlag{Name: "level", Value: 6, EnvVars: []string{"SKY_GZIP_LEVEL"}, Usage: "gzip `LEVEL`, 1 (fast) to 9 (small)"},
 		&cli.StringSliceFlag{Name: "time-field", Value: cli.NewStringSlice("Last", "end", "end_time"), EnvVars: []string{"SKY_TIME_FIELD"},
@@ -120,7 +121,8 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	if err != nil {
 		return nil, err
 	}
-	cd := &codec{format: format, options: encode.Options{Header: header, Validated: true}, level: c.Int("level"), contentType: format.ContentType}
+	cd := &codec{format: format, options: encode.Options{Header: header, Validated: true, Pretty: c.Bool("pretty")},
+		level: c.Int("level"), contentType: format.ContentType}
 	ext := ""
 	switch c.String("compress") {
 	case "gzip":

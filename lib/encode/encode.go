@@ -35,6 +35,9 @@ type Options struct {
 	// Validated says the records are known to be valid JSON (the caller
 	// scanned them): the encoders that only copy them skip their check.
 	Validated bool
+	// Pretty indents the JSON documents (json, secadvisor) with tabs, as
+	// the original exporter's pretty objects were.
+	Pretty bool
 }
 
 // Format describes one output format.
@@ -103,6 +106,7 @@ type array struct {
 	w           io.Writer
 	open, close string
 	pretty      bool
+	indent      string
 	trusted     bool
 	n           int
 	buf         bytes.Buffer
@@ -121,7 +125,11 @@ func check(raw []byte, trusted bool) error {
 
 func newArray(open, close string, pretty bool) func(io.Writer, Options) Encoder {
 	return func(w io.Writer, o Options) Encoder {
-		return &array{w: w, open: open, close: close, pretty: pretty, trusted: o.Validated}
+		a := &array{w: w, open: open, close: close, pretty: pretty, indent: "  ", trusted: o.Validated}
+		if o.Pretty {
+			a.pretty, a.indent = true, "\t"
+		}
+		return a
 	}
 }
 
@@ -137,8 +145,8 @@ func (a *array) Record(raw []byte) error {
 		a.buf.WriteByte(',')
 	}
 	if a.pretty {
-		a.buf.WriteString("\n  ")
-		if err := json.Indent(&a.buf, raw, "  ", "  "); err != nil {
+		a.buf.WriteString("\n" + a.indent)
+		if err := json.Indent(&a.buf, raw, a.indent, a.indent); err != nil {
 			return stage.BadInput(fmt.Errorf("decode: %w", err))
 		}
 	} else {

@@ -148,3 +148,14 @@ func BenchmarkEncode(b *testing.B) {
 		})
 	}
 }
+
+// TestPretty: --pretty indents secadvisor documents with tabs, as the
+// original exporter's pretty objects were.
+func TestPretty(t *testing.T) {
+	var out, errw bytes.Buffer
+	Run([]string{"sky-encode", "-q", "-f", "secadvisor", "--pretty"}, strings.NewReader("{\"a\":1,\"b\":{\"c\":2}}\n{\"a\":2}\n"), &out, &errw)
+	want := "{\"data\":[\n\t{\n\t\t\"a\": 1,\n\t\t\"b\": {\n\t\t\t\"c\": 2\n\t\t}\n\t},\n\t{\n\t\t\"a\": 2\n\t}\n]}\n"
+	if out.String() != want {
+		t.Errorf("got %q, want %q (%s)", out.String(), want, errw.String())
+	}
+}

@@ -20,6 +20,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 				Usage: "output `FORMAT`: " + strings.Join(Names(), ", ")},
 			&cli.StringSliceFlag{Name: "columns", EnvVars: []string{"SKY_COLUMNS"},
 				Usage: "CSV columns as dotted `PATHS` (Network.A), comma-separated or repeated; default: the first record's keys"},
+			PrettyFlag(),
 			&cli.StringSliceFlag{Name: "header", EnvVars: []string{"SKY_VPCLOGS_HEADER"},
 				Usage: "vpclogs: a `KEY=VALUE` of the object header, such as collector_crn=... (repeatable)"},
 		},
@@ -28,7 +29,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			if err != nil {
 				return nil, err
 			}
-			enc, err := New(c.String("format"), w, Options{Columns: c.StringSlice("columns"), Header: header})
+			enc, err := New(c.String("format"), w, Options{Columns: c.StringSlice("columns"), Header: header, Pretty: c.Bool("pretty")})
 			if err != nil {
 				return nil, err
 			}
@@ -40,3 +41,9 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 type processor struct{ Encoder }
 
 func (p processor) Record(line []byte) (bool, error) { return true, p.Encoder.Record(line) }
+
+// PrettyFlag is --pretty, for sky-encode and sky-batch.
+func PrettyFlag() cli.Flag {
+	return &cli.BoolFlag{Name: "pretty", EnvVars: []string{"SKY_PRETTY"},
+		Usage: "json, secadvisor: indent the document with tabs, as the original exporter's pretty objects"}
+}
