@@ -110,24 +110,11 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 	defer release()
 	s := &source{cfg: cfg, queue: q, errw: errw, warned: map[error]bool{}, free: make(chan []byte, 8), peers: peersOf(cfg), started: time.Now()}
 	m := s.instrument()
-	if addr := c.String("metrics-addr"); addr != "" {
-		var log io.Writer = errw
-		if cfg.quiet {
-			log = nil
-		}
-		stop, err := m.Serve(addr, log)
-		if err != nil {
-			return err
-		}
-		defer stop()
+	finish, err := m.Start(c, errw, cfg.quiet)
+	if err != nil {
+		return err
 	}
-	if path := c.String("metrics-file"); path != "" {
-		defer func() {
-			if err := m.WriteFile(path); err != nil {
-				s.logf("%v", err)
-			}
-		}()
-	}
+	defer finish()
 	if left := q.Size().Records; left > 0 {
 		s.logf("%d flows left in %s by an earlier run come first", left, cfg.bufferDir)
 	}

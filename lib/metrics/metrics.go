@@ -83,6 +83,30 @@ func (v *funcVec) Collect(ch chan<- prometheus.Metric) {
 	})
 }
 
+// Start does what --metrics-addr and --metrics-file of c ask: it serves
+// the metrics, saying where on errw unless quiet, until finish is called;
+// finish then writes the file, saying on errw, as name, if it cannot.
+func (s *Set) Start(c *cli.Context, errw io.Writer, quiet bool) (finish func(), err error) {
+	stop := func() {}
+	if addr := c.String("metrics-addr"); addr != "" {
+		log := errw
+		if quiet {
+			log = nil
+		}
+		if stop, err = s.Serve(addr, log); err != nil {
+			return nil, err
+		}
+	}
+	return func() {
+		stop()
+		if path := c.String("metrics-file"); path != "" {
+			if err := s.WriteFile(path); err != nil {
+				fmt.Fprintf(errw, "%s: %v\n", s.stage, err)
+			}
+		}
+	}, nil
+}
+
 // Serve serves /metrics on addr until stop is called, and says where on
 // log, unless log is nil.
 func (s *Set) Serve(addr string, log io.Writer) (stop func(), err error) {

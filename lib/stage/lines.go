@@ -306,25 +306,12 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	statsDone := make(chan struct{})
 	defer close(statsDone)
 	m := lp.instrument()
-	if addr := c.String("metrics-addr"); addr != "" {
-		var log io.Writer = errw
-		if c.Bool("quiet") {
-			log = nil
-		}
-		stop, err := m.Serve(addr, log)
-		if err != nil {
-			lp.closeProcessors()
-			return err
-		}
-		defer stop()
+	finish, err := m.Start(c, errw, c.Bool("quiet"))
+	if err != nil {
+		lp.closeProcessors()
+		return err
 	}
-	if path := c.String("metrics-file"); path != "" {
-		defer func() {
-			if werr := m.WriteFile(path); werr != nil {
-				fmt.Fprintf(errw, "%s: %v\n", l.Name, werr)
-			}
-		}()
-	}
+	defer finish()
 	reporter, _ := lp.proc.(Reporter)
 	started := time.Now()
 	report := func() {
@@ -335,7 +322,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		fmt.Fprintf(errw, "%s: stats: %s %s\n", l.Name, line, Rate(lp.stats.In.Load(), time.Since(started)))
 	}
 	go Every(c.Duration("stats-interval"), statsDone, report)
-	err := lp.wait(c.Context, c.Duration("drain-timeout"))
+	err = lp.wait(c.Context, c.Duration("drain-timeout"))
 	if !c.Bool("quiet") {
 		report()
 	}
