@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -369,17 +370,27 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		b.closeLater(b.oldest())
 	}
 	if o == nil {
-		seq := b.seq[group]
-		key, err := b.tmpl.key(keyValues{group: group, stream: b.stream, host: b.host, seq: seq, first: time.UnixMilli(first)})
+		// {seq} counts the objects of the key's folder, as IBM's
+		// sequence-number does: groups that share a folder share it.
+		v := keyValues{group: group, stream: b.stream, host: b.host, first: time.UnixMilli(first)}
+		folder, err := b.tmpl.key(v)
 		if err != nil {
 			return false, err
 		}
-		b.seq[group] = seq + 1
+		folder = path.Dir(folder)
+		v.seq = b.seq[folder]
+		key, err := b.tmpl.key(v)
+		if err != nil {
+			return false, err
+		}
+		b.seq[folder] = v.seq + 1
+		seq := v.seq
 		id := fmt.Sprintf("%s-%08d", b.stream, b.nextID)
 		b.nextID++
 		if o, err = b.spool.open(meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: seq}, b.codec); err != nil {
 			return false, err
 		}
+		o.folder = folder
 		b.open[slot] = o
 	}
 	b.dirty = true
@@ -414,7 +425,7 @@ func (b *batcher) closeLater(slot string) {
 func (b *batcher) discard(slot string, o *object) {
 	b.spool.discard(o)
 	delete(b.open, slot)
-	b.seq[o.Group]--
+	b.seq[o.folder]--
 }
 
 // close finishes the open object of a group.

@@ -581,3 +581,18 @@ func TestAWSWindows(t *testing.T) {
 		t.Errorf("%d records in %d objects, want 720 in 3 (10:00, 10:05, 10:10)", records, len(manifests(t, out)))
 	}
 }
+
+// TestIBMRecordType: IBM's record-type is ingress, egress or all, the
+// values IBM documents, whatever the group.
+func TestIBMRecordType(t *testing.T) {
+	tmpl, err := newTemplate(Layouts["ibm"], "", map[string]string{"account": "a", "region": "r", "vpc": "v", "subnet": "s", "instance": "i", "vnic": "n"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for group, want := range map[string]string{"ingress": "ingress", "egress": "egress", "internal": "all", "other": "all", "untagged": "all"} {
+		key, err := tmpl.key(keyValues{group: group, stream: "s", first: time.Now()})
+		if err != nil || !strings.Contains(key, "/record-type="+want+"/") {
+			t.Errorf("%s: %s %v", group, key, err)
+		}
+	}
+}

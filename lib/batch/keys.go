@@ -23,7 +23,7 @@ var Layouts = map[string]string{
 	"aws-hive":        "{prefix}/AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/year={year}/month={month}/day={day}/" + awsFile,
 	"aws-hive-hourly": "{prefix}/AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/year={year}/month={month}/day={day}/hour={hour}/" + awsFile,
 	// IBM Cloud VPC flow logs, Hive-partitioned.
-	"ibm": "{prefix}/ibm_vpc_flowlogs_v1/account={account}/region={region}/vpc-id={vpc}/subnet-id={subnet}/endpoint-type=vnics/instance-id={instance}/vnic-id={vnic}/record-type={group}/year={year}/month={month}/day={day}/hour={hour}/stream-id={stream}/{seq}{ext}",
+	"ibm": "{prefix}/ibm_vpc_flowlogs_v1/account={account}/region={region}/vpc-id={vpc}/subnet-id={subnet}/endpoint-type=vnics/instance-id={instance}/vnic-id={vnic}/record-type={recordtype}/year={year}/month={month}/day={day}/hour={hour}/stream-id={stream}/{seq}{ext}",
 }
 
 // awsFile is the name AWS gives a flow logs file.
@@ -33,7 +33,7 @@ var placeholder = regexp.MustCompile(`\{([a-z]+)\}`)
 
 // builtin are the placeholders the batcher fills.
 var builtin = map[string]bool{
-	"prefix": true, "group": true, "stream": true, "seq": true, "host": true, "random": true, "hash": true, "ext": true,
+	"prefix": true, "group": true, "recordtype": true, "stream": true, "seq": true, "host": true, "random": true, "hash": true, "ext": true,
 	"year": true, "month": true, "day": true, "hour": true, "minute": true, "date": true, "time": true,
 }
 
@@ -97,6 +97,16 @@ type keyValues struct {
 	first               time.Time // the object's first record
 }
 
+// recordType is IBM's record-type of a group: ingress and egress as they
+// are, anything else (internal, other, a group that is no tag) all, the
+// values IBM documents.
+func recordType(group string) string {
+	if group == "ingress" || group == "egress" {
+		return group
+	}
+	return "all"
+}
+
 // maxValue is the longest group or host value a key takes as it is.
 const maxValue = 64
 
@@ -138,7 +148,7 @@ func (t *template) key(v keyValues) (string, error) {
 	rand.Read(random)
 	f := v.first.UTC()
 	values := map[string]string{
-		"group": keyValue(v.group), "stream": safe(v.stream), "seq": fmt.Sprintf("%08d", v.seq),
+		"group": keyValue(v.group), "recordtype": recordType(v.group), "stream": safe(v.stream), "seq": fmt.Sprintf("%08d", v.seq),
 		"host": keyValue(v.host), "random": hex.EncodeToString(random), "hash": hex.EncodeToString(random[:4]),
 		"year": f.Format("2006"), "month": f.Format("01"), "day": f.Format("02"), "hour": f.Format("15"),
 		"minute": f.Format("04"), "date": f.Format("20060102"), "time": f.Format("20060102T1504Z"),

@@ -82,7 +82,8 @@ type object struct {
 	records     int
 	first, last int64
 	opened      time.Time
-	touched     bool // by the chunk of input being handled
+	touched     bool   // by the chunk of input being handled
+	folder      string // of its key, whose {seq} counter it took
 }
 
 // countingWriter counts and checksums what goes through to the file,
