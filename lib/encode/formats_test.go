@@ -44,7 +44,7 @@ func TestVPCLogsObjectIsJSON(t *testing.T) {
 	}
 	var out bytes.Buffer
 	Run([]string{"sky-encode", "-q", "-f", "vpclogs"}, bytes.NewReader(records(t, "vpclogs")), &out, &out)
-	cmd := exec.Command("jq", "-e", ".number_of_flow_logs == (.flow_logs | length) and .capture_start_time == \"2027-01-15T08:00:00Z\" and .capture_end_time == \"2027-01-15T08:03:05Z\"")
+	cmd := exec.Command("jq", "-e", ".number_of_flow_logs == (.flow_logs | length) and .capture_start_time == \"2027-01-15T08:00:00Z\" and .capture_end_time == \"2027-01-15T08:02:05Z\"")
 	cmd.Stdin = &out
 	if res, err := cmd.CombinedOutput(); err != nil {
 		t.Errorf("jq: %v: %s", err, res)

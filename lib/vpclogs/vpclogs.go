@@ -211,6 +211,10 @@ func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 		t.action.flow(t, f, emit)
 		return nil
 	}
+	// As IBM: a connection without traffic in a window has no flow log.
+	if m := f.LastUpdateMetric; m.ABPackets+m.BAPackets+m.ABBytes+m.BABytes == 0 {
+		return nil
+	}
 	emit(t.record(f, f.LastUpdateMetric, f.Metric, Accepted))
 	return nil
 }
