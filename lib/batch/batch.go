@@ -155,6 +155,10 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	if err != nil {
 		return nil, err
 	}
+	if c.String("layout") == "ibm" && c.String("key-template") == "" && format.Name == "vpclogs" {
+		cd.options.Header = ibmHeader(cd.options.Header, vars)
+	}
+	cd.metadata = cd.options.Header
 	b := &batcher{
 		codec: cd, tmpl: tmpl, w: w, errw: errw, groupBy: c.String("group-by"), keep: c.Bool("keep-group-field"),
 		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"), maxOpen: c.Int("max-open"),
@@ -214,6 +218,25 @@ func (b *batcher) start(recover bool) error {
 	}
 	b.ready.Store(true)
 	return nil
+}
+
+// ibmHeader completes a vpclogs object's header with what IBM's has,
+// from the values the ibm layout's key takes (--var), unless --header
+// gave them.
+func ibmHeader(header [][2]string, vars map[string]string) [][2]string {
+	given := map[string]bool{}
+	for _, kv := range header {
+		given[kv[0]] = true
+	}
+	for _, f := range [][2]string{
+		{"attached_endpoint_type", "vnic"}, {"network_interface_id", vars["vnic"]},
+		{"instance_crn", vars["instance"]}, {"vpc_crn", vars["vpc"]},
+	} {
+		if !given[f[0]] && f[1] != "" {
+			header = append(header, f)
+		}
+	}
+	return header
 }
 
 func formatOf(name string) (encode.Format, error) {

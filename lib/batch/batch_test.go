@@ -596,3 +596,27 @@ func TestIBMRecordType(t *testing.T) {
 		}
 	}
 }
+
+// TestIBMHeader: with the ibm layout a vpclogs object's header has what
+// IBM's has, from the layout's values, and the object's metadata too.
+func TestIBMHeader(t *testing.T) {
+	in := `{"start_time":"2026-11-30T10:00:00Z","end_time":"2026-11-30T10:00:05Z","initiator_ip":"10.0.0.1","Tag":"ingress"}` + "\n"
+	spool := t.TempDir()
+	out, errs, code := run(t, []byte(in), "--spool", spool, "--layout", "ibm", "-f", "vpclogs", "--compress", "none",
+		"--header", "collector_crn=crn:c", "--var", "account=a", "--var", "region=r", "--var", "vpc=crn:vpc",
+		"--var", "subnet=s", "--var", "instance=crn:i", "--var", "vnic=n-1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	m := manifests(t, out)[0]
+	var doc map[string]any
+	if err := json.Unmarshal([]byte(strings.Join(contents(t, spool, m), "\n")), &doc); err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range map[string]string{"collector_crn": "crn:c", "attached_endpoint_type": "vnic", "network_interface_id": "n-1",
+		"instance_crn": "crn:i", "vpc_crn": "crn:vpc"} {
+		if doc[k] != v || m.Metadata[k] != v {
+			t.Errorf("%s: header %v, metadata %q, want %q", k, doc[k], m.Metadata[k], v)
+		}
+	}
+}

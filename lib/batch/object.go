@@ -65,6 +65,9 @@ type codec struct {
 	gzip        bool
 	level       int
 	contentType string
+	// metadata are the object's header fields (vpclogs), which IBM puts
+	// in the object's metadata too.
+	metadata [][2]string
 }
 
 // object is an open object: its journal and its encoded, compressed part.
@@ -226,6 +229,9 @@ func describe(path string, o *object, c *codec) *Manifest {
 			"num-records": strconv.Itoa(o.records),
 		},
 		Group: o.Group, Stream: o.Stream,
+	}
+	for _, kv := range c.metadata {
+		m.Metadata[kv[0]] = kv[1]
 	}
 	if c.gzip {
 		m.ContentEncoding = "gzip"
