@@ -88,6 +88,7 @@ type batcher struct {
 	stream       string
 	streamAt     time.Time
 	seq          map[string]int
+	created      map[string]string // IBM stream-ids, by the folder above
 	open         map[string]*object
 	buf          []byte
 	members      []jsonscan.Member // reused by prepare
@@ -163,7 +164,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 		codec: cd, tmpl: tmpl, w: w, errw: errw, groupBy: c.String("group-by"), keep: c.Bool("keep-group-field"),
 		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"), maxOpen: c.Int("max-open"),
 		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"), prefix: c.String("prefix"),
-		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, open: map[string]*object{},
+		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, created: map[string]string{}, open: map[string]*object{},
 		quiet: c.Bool("quiet"), format: c.String("format"), window: c.Duration("window").Milliseconds(),
 	}
 	if strings.HasPrefix(c.String("layout"), "aws") && c.String("key-template") == "" {
@@ -301,6 +302,7 @@ func (b *batcher) rotate(now time.Time) error {
 	}
 	b.stream, b.streamAt = id, now
 	clear(b.seq)
+	clear(b.created)
 	return nil
 }
 
@@ -396,6 +398,11 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		// {seq} counts the objects of the key's folder, as IBM's
 		// sequence-number does: groups that share a folder share it.
 		v := keyValues{group: group, stream: b.stream, host: b.host, first: time.UnixMilli(first)}
+		if b.tmpl.created {
+			if v.created, err = b.createdFor(v); err != nil {
+				return false, err
+			}
+		}
 		folder, err := b.tmpl.key(v)
 		if err != nil {
 			return false, err
@@ -435,6 +442,30 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		b.closeLater(slot)
 	}
 	return true, nil
+}
+
+// createdFor is the {created} of an object's key: the time the first
+// object of the folder above the {created} one was made in this stream,
+// never before the stream's start (later than any earlier run's, so two
+// runs never share an IBM stream-id folder).
+func (b *batcher) createdFor(v keyValues) (string, error) {
+	v.created = streamFormat // any value: the folders above it are what count
+	k, err := b.tmpl.key(v)
+	if err != nil {
+		return "", err
+	}
+	above := path.Dir(path.Dir(k))
+	created, ok := b.created[above]
+	if !ok {
+		start, _ := time.Parse(streamFormat, b.stream[:len(streamFormat)])
+		now := time.Now().UTC().Truncate(time.Second)
+		if now.Before(start) {
+			now = start
+		}
+		created = now.Format(streamFormat)
+		b.created[above] = created
+	}
+	return created, nil
 }
 
 // closeLater takes an object out of the open ones, to be finished once

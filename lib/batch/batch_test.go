@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -149,7 +150,7 @@ func TestFormatsAndKeepGroup(t *testing.T) {
 
 func TestLayouts(t *testing.T) {
 	first := time.Date(2026, 11, 26, 22, 7, 0, 0, time.UTC)
-	v := keyValues{group: "ingress", stream: "20261126T220000Z", host: "h", seq: 7, first: first}
+	v := keyValues{group: "ingress", stream: "20261126T220000Z", created: "20261126T220512Z", host: "h", seq: 7, first: first}
 	vars := map[string]string{"account": "123456789012", "region": "eu-de", "flowlog": "fl-1", "vpc": "v", "subnet": "s", "instance": "i", "vnic": "n"}
 	for layout, pattern := range map[string]string{
 		"original":        `^p/ingress/20261126T220000Z/00000007\.gz$`,
@@ -157,7 +158,7 @@ func TestLayouts(t *testing.T) {
 		"aws-hourly":      `^p/AWSLogs/123456789012/vpcflowlogs/eu-de/2026/11/26/22/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
 		"aws-hive":        `^p/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-de/year=2026/month=11/day=26/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
 		"aws-hive-hourly": `^p/AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-de/year=2026/month=11/day=26/hour=22/123456789012_vpcflowlogs_eu-de_fl-1_20261126T2207Z_[0-9a-f]{8}\.log\.gz$`,
-		"ibm":             `^p/ibm_vpc_flowlogs_v1/account=123456789012/region=eu-de/vpc-id=v/subnet-id=s/endpoint-type=vnics/instance-id=i/vnic-id=n/record-type=ingress/year=2026/month=11/day=26/hour=22/stream-id=20261126T220000Z/00000007\.gz$`,
+		"ibm":             `^p/ibm_vpc_flowlogs_v1/account=123456789012/region=eu-de/vpc-id=v/subnet-id=s/endpoint-type=vnics/instance-id=i/vnic-id=n/record-type=ingress/year=2026/month=11/day=26/hour=22/stream-id=20261126T220512Z/00000007\.gz$`,
 	} {
 		tmpl, err := newTemplate(strings.ReplaceAll(Layouts[layout], "{ext}", ".gz"), "p", vars)
 		if err != nil {
@@ -618,5 +619,42 @@ func TestIBMHeader(t *testing.T) {
 		if doc[k] != v || m.Metadata[k] != v {
 			t.Errorf("%s: header %v, metadata %q, want %q", k, doc[k], m.Metadata[k], v)
 		}
+	}
+}
+
+// TestIBMStreamID: an IBM stream-id is the time the first object of its
+// folder was made, as IBM defines it: the same for the objects of one
+// hour and record-type, and no earlier than the run's start.
+func TestIBMStreamID(t *testing.T) {
+	var in bytes.Buffer
+	for i := range 40 {
+		fmt.Fprintf(&in, `{"start_time":"2026-11-30T10:%02d:00Z","end_time":"2026-11-30T10:%02d:05Z","Tag":"ingress"}`+"\n", i, i)
+	}
+	fmt.Fprintf(&in, `{"start_time":"2026-11-30T11:00:00Z","end_time":"2026-11-30T11:00:05Z","Tag":"ingress"}`+"\n")
+	before := time.Now().UTC().Truncate(time.Second)
+	out, errs, code := run(t, in.Bytes(), "--spool", t.TempDir(), "--layout", "ibm", "-f", "vpclogs", "--max-records", "10",
+		"--var", "account=a", "--var", "region=r", "--var", "vpc=v", "--var", "subnet=s", "--var", "instance=i", "--var", "vnic=n")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	streams := map[string]string{} // hour folder -> stream-id
+	for _, m := range manifests(t, out) {
+		dir, file := path.Split(m.Key)
+		hour, stream := path.Split(strings.TrimSuffix(dir, "/"))
+		id := strings.TrimPrefix(stream, "stream-id=")
+		created, err := time.Parse(streamFormat, id)
+		if err != nil || created.Before(before) {
+			t.Errorf("%s: stream-id %q", m.Key, id)
+		}
+		if prev, ok := streams[hour]; ok && prev != id {
+			t.Errorf("hour %s has stream-ids %s and %s", hour, prev, id)
+		}
+		streams[hour] = id
+		if !regexpMatch(`^0000000[0-3]\.gz$`, file) {
+			t.Errorf("%s: not a sequence number of its folder", m.Key)
+		}
+	}
+	if len(streams) != 2 {
+		t.Errorf("%d hour folders, want 2: %v", len(streams), streams)
 	}
 }

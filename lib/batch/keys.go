@@ -23,7 +23,7 @@ var Layouts = map[string]string{
 	"aws-hive":        "{prefix}/AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/year={year}/month={month}/day={day}/" + awsFile,
 	"aws-hive-hourly": "{prefix}/AWSLogs/aws-account-id={account}/aws-service=vpcflowlogs/aws-region={region}/year={year}/month={month}/day={day}/hour={hour}/" + awsFile,
 	// IBM Cloud VPC flow logs, Hive-partitioned.
-	"ibm": "{prefix}/ibm_vpc_flowlogs_v1/account={account}/region={region}/vpc-id={vpc}/subnet-id={subnet}/endpoint-type=vnics/instance-id={instance}/vnic-id={vnic}/record-type={recordtype}/year={year}/month={month}/day={day}/hour={hour}/stream-id={stream}/{seq}{ext}",
+	"ibm": "{prefix}/ibm_vpc_flowlogs_v1/account={account}/region={region}/vpc-id={vpc}/subnet-id={subnet}/endpoint-type=vnics/instance-id={instance}/vnic-id={vnic}/record-type={recordtype}/year={year}/month={month}/day={day}/hour={hour}/stream-id={created}/{seq}{ext}",
 }
 
 // awsFile is the name AWS gives a flow logs file.
@@ -33,7 +33,7 @@ var placeholder = regexp.MustCompile(`\{([a-z]+)\}`)
 
 // builtin are the placeholders the batcher fills.
 var builtin = map[string]bool{
-	"prefix": true, "group": true, "recordtype": true, "stream": true, "seq": true, "host": true, "random": true, "hash": true, "ext": true,
+	"prefix": true, "group": true, "recordtype": true, "stream": true, "created": true, "seq": true, "host": true, "random": true, "hash": true, "ext": true,
 	"year": true, "month": true, "day": true, "hour": true, "minute": true, "date": true, "time": true,
 }
 
@@ -41,6 +41,7 @@ var builtin = map[string]bool{
 type template struct {
 	text, prefix string
 	vars         map[string]string
+	created      bool // it has {created}
 }
 
 // maxKey is S3's limit on the length of a key, in bytes.
@@ -63,17 +64,17 @@ func newTemplate(text, prefix string, vars map[string]string) (*template, error)
 			return nil, fmt.Errorf("--var %s: built in, cannot be set", k)
 		}
 	}
-	if !used["random"] && !used["hash"] && !(used["stream"] && used["seq"]) {
-		return nil, fmt.Errorf("key template %q: no part differs from object to object: use {random} or {hash}, or {stream} and {seq}", text)
+	if !used["random"] && !used["hash"] && !((used["stream"] || used["created"]) && used["seq"]) {
+		return nil, fmt.Errorf("key template %q: no part differs from object to object: use {random} or {hash}, or {stream} (or {created}) and {seq}", text)
 	}
 	for _, c := range []byte(text) {
 		if c < 0x20 || c == 0x7f {
 			return nil, fmt.Errorf("key template %q: control character %#x", text, c)
 		}
 	}
-	t := &template{text: text, prefix: prefix, vars: vars}
+	t := &template{text: text, prefix: prefix, vars: vars, created: used["created"]}
 	// The longest values each placeholder can take.
-	longest := keyValues{group: strings.Repeat("x", maxValue+1), host: strings.Repeat("x", maxValue+1),
+	longest := keyValues{group: strings.Repeat("x", maxValue+1), host: strings.Repeat("x", maxValue+1), created: streamFormat,
 		stream: strings.Repeat("9", len(streamFormat)+1+streamIDLen), seq: 99999999, first: time.Now()}
 	return t, t.check(longest)
 }
@@ -93,8 +94,11 @@ func (t *template) check(v keyValues) error {
 // keyValues are the values of one object's key.
 type keyValues struct {
 	group, stream, host string
-	seq                 int
-	first               time.Time // the object's first record
+	// created is the time the first object of the folder above {created}
+	// was made (IBM's stream-id), as streamFormat.
+	created string
+	seq     int
+	first   time.Time // the object's first record
 }
 
 // recordType is IBM's record-type of a group: ingress and egress as they
@@ -148,7 +152,8 @@ func (t *template) key(v keyValues) (string, error) {
 	rand.Read(random)
 	f := v.first.UTC()
 	values := map[string]string{
-		"group": keyValue(v.group), "recordtype": recordType(v.group), "stream": safe(v.stream), "seq": fmt.Sprintf("%08d", v.seq),
+		"group": keyValue(v.group), "recordtype": recordType(v.group), "stream": safe(v.stream), "created": safe(v.created),
+		"seq":  fmt.Sprintf("%08d", v.seq),
 		"host": keyValue(v.host), "random": hex.EncodeToString(random), "hash": hex.EncodeToString(random[:4]),
 		"year": f.Format("2006"), "month": f.Format("01"), "day": f.Format("02"), "hour": f.Format("15"),
 		"minute": f.Format("04"), "date": f.Format("20060102"), "time": f.Format("20060102T1504Z"),
