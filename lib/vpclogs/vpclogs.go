@@ -172,15 +172,24 @@ func (t *Transformer) record(f *flow.Flow, lum, total *flow.Metric, action strin
 		r.WasInitiated = total.Start >= lum.Start
 	}
 	r.WasTerminated = r.WasTerminated || f.FinishType != flow.NotFinished
-	r.Direction = t.direction(f.Network.A, f.Network.B)
+	r.Direction = t.direction(f.Network.A, f.Network.B, f.Tag)
 	return r
 }
 
-func (t *Transformer) direction(initiator, target string) string {
+// direction is outbound when the capture point (--local-ip) initiated
+// the connection, inbound when it was the target; without --local-ip,
+// from the flow's tag, relative to the cluster; else none.
+func (t *Transformer) direction(initiator, target, tag string) string {
 	switch {
 	case t.o.Local.Has(initiator):
 		return Outbound
 	case t.o.Local.Has(target):
+		return Inbound
+	case len(t.o.Local) > 0:
+		return ""
+	case tag == "egress":
+		return Outbound
+	case tag == "ingress":
 		return Inbound
 	}
 	return ""
