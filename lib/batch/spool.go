@@ -45,7 +45,7 @@ func openSpool(dir string) (*spool, error) {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 	}
-	lock, err := Lock(filepath.Join(dir, batchLock))
+	lock, err := lockFile(filepath.Join(dir, batchLock))
 	if err != nil {
 		return nil, fmt.Errorf("spool %s: %w", dir, err)
 	}
@@ -74,10 +74,10 @@ func DefaultSpool() string {
 	return filepath.Join(state, "skyflows", "spool")
 }
 
-// Lock takes an exclusive lock on the file at path, made if need be; it
+// lockFile takes an exclusive lock on the file at path, made if need be; it
 // returns nil, and no error, when another process holds it. The kernel
 // lets the lock go when the process ends, however it ends.
-func Lock(path string) (*os.File, error) {
+func lockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err

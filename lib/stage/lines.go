@@ -48,12 +48,6 @@ type Ticker interface {
 	Tick() error
 }
 
-// Flusher is a Processor with buffers of its own to write out whenever
-// the input goes idle.
-type Flusher interface {
-	Flush() error
-}
-
 // Committer is a Processor that keeps its input in a journal of its own
 // (sky-batch): Journal wraps the input before anything reads it, and
 // Commit is called once the lines of a chunk are handled, with the input
@@ -245,7 +239,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	if policy != OnErrorSkip && policy != OnErrorFail {
 		return Usagef("--on-error: want skip or fail, got %q", policy)
 	}
-	IgnoreSIGPIPE()
+	ignoreSIGPIPE()
 	GrowPipe(out)
 	written := &countingWriter{w: out}
 	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, quiet: c.Bool("quiet"), written: written,
@@ -550,11 +544,6 @@ func (lp *loop) closeProcessors() error {
 }
 
 func (lp *loop) flush() error {
-	if f, ok := lp.proc.(Flusher); ok {
-		if err := f.Flush(); err != nil {
-			return err
-		}
-	}
 	if lp.dead != nil {
 		if err := lp.dead.Flush(); err != nil {
 			return fmt.Errorf("dead letter: %w", err)
@@ -656,9 +645,9 @@ func (lp *loop) bad(line []byte, err *ndjson.LineError) error {
 	return nil
 }
 
-// IgnoreSIGPIPE makes a write to a closed pipe an EPIPE error that the
+// ignoreSIGPIPE makes a write to a closed pipe an EPIPE error that the
 // stage reports, where Go would otherwise die of the signal on stdout.
-func IgnoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
+func ignoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
 
 // idleReader calls idle before every read that may block, so that what
 // was read so far is handed on and a live stream is never held back.
