@@ -16,6 +16,7 @@ import (
 	"time"
 
 	kgzip "github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/skyflows/skyflows/lib/flowgen"
 )
@@ -52,10 +53,18 @@ func contents(t testing.TB, spool string, m Manifest) []string {
 	}
 	defer f.Close()
 	var r io.Reader = f
-	if m.ContentEncoding == "gzip" {
+	switch m.ContentEncoding {
+	case "gzip":
 		if r, err = gzip.NewReader(f); err != nil {
 			t.Fatal(err)
 		}
+	case "zstd":
+		d, err := zstd.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer d.Close()
+		r = d
 	}
 	data, err := io.ReadAll(r)
 	if err != nil {
@@ -656,5 +665,34 @@ func TestIBMStreamID(t *testing.T) {
 	}
 	if len(streams) != 2 {
 		t.Errorf("%d hour folders, want 2: %v", len(streams), streams)
+	}
+}
+
+// TestZstd: --compress zstd makes .zst objects with Content-Encoding
+// zstd that give the records back, smaller than the records.
+func TestZstd(t *testing.T) {
+	in := tagged(t, 2000)
+	spool := t.TempDir()
+	out, errs, code := run(t, in, "--spool", spool, "--compress", "zstd", "--keep-group-field", "--max-records", "5000")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	var got []string
+	var size int64
+	for _, m := range manifests(t, out) {
+		if !strings.HasSuffix(m.Key, ".zst") || m.ContentEncoding != "zstd" {
+			t.Errorf("%s: encoding %q", m.Key, m.ContentEncoding)
+		}
+		got = append(got, contents(t, spool, m)...)
+		size += m.Bytes
+	}
+	slices.Sort(got)
+	want := strings.Split(strings.TrimSpace(string(in)), "\n")
+	slices.Sort(want)
+	if !slices.Equal(got, want) || size*4 > int64(len(in)) {
+		t.Errorf("%d records back of %d, %d bytes for %d", len(got), len(want), size, len(in))
+	}
+	if _, errs, code := run(t, in, "--spool", t.TempDir(), "--compress", "zstd", "--level", "23"); code != 2 {
+		t.Errorf("--level 23: exit %d: %s", code, errs)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/skyflows/skyflows/lib/encode"
 )
@@ -62,7 +63,7 @@ type Manifest struct {
 type codec struct {
 	format      encode.Format
 	options     encode.Options
-	gzip        bool
+	compress    string // gzip, zstd or "" (none)
 	level       int
 	contentType string
 	// metadata are the object's header fields (vpclogs), which IBM puts
@@ -79,7 +80,7 @@ type object struct {
 	part        *os.File
 	partFile    *bufio.Writer
 	counter     countingWriter
-	gz          *gzip.Writer
+	compressor  io.WriteCloser // or nil
 	partW       *bufio.Writer
 	enc         encode.Encoder
 	records     int
@@ -128,11 +129,20 @@ func (s *spool) open(m meta, c *codec) (*object, error) {
 	o.partFile = bufio.NewWriterSize(o.part, 256<<10)
 	o.counter = countingWriter{w: o.partFile, sha: sha256.New(), md5: md5.New()}
 	var w io.Writer = &o.counter
-	if c.gzip {
-		if o.gz, err = gzip.NewWriterLevel(&o.counter, c.level); err != nil {
+	switch c.compress {
+	case "gzip":
+		if o.compressor, err = gzip.NewWriterLevel(&o.counter, c.level); err != nil {
 			return nil, err
 		}
-		w = o.gz
+	case "zstd":
+		// One goroutine and a 1 MiB window per open object.
+		if o.compressor, err = zstd.NewWriter(&o.counter, zstd.WithEncoderLevel(zstd.EncoderLevelFromZstd(c.level)),
+			zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(1<<20)); err != nil {
+			return nil, err
+		}
+	}
+	if o.compressor != nil {
+		w = o.compressor
 	}
 	o.partW = bufio.NewWriterSize(w, 64<<10)
 	o.enc = c.format.New(o.partW, c.options)
@@ -184,8 +194,8 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 	if err == nil {
 		err = o.partW.Flush()
 	}
-	if err == nil && o.gz != nil {
-		err = o.gz.Close()
+	if err == nil && o.compressor != nil {
+		err = o.compressor.Close()
 	}
 	if err == nil {
 		err = o.partFile.Flush()
@@ -233,9 +243,7 @@ func describe(path string, o *object, c *codec) *Manifest {
 	for _, kv := range c.metadata {
 		m.Metadata[kv[0]] = kv[1]
 	}
-	if c.gzip {
-		m.ContentEncoding = "gzip"
-	}
+	m.ContentEncoding = c.compress
 	return m
 }
 
