@@ -37,7 +37,7 @@ type journal struct {
 	in   io.Reader
 	// replay is an earlier run's uncommitted input, read first; it is
 	// in the file already.
-	replay io.ReadCloser
+	replay io.Reader
 
 	mu        sync.Mutex // between the reading goroutine and commits
 	f         *os.File
@@ -56,9 +56,8 @@ func openJournal(dir string) (*journal, error) {
 	j := &journal{path: filepath.Join(dir, openDir, inputJournal), seq: -1}
 	var tail []byte
 	old, err := os.ReadFile(j.path)
-	fresh := errors.Is(err, os.ErrNotExist)
 	switch {
-	case fresh:
+	case errors.Is(err, os.ErrNotExist):
 	case err != nil:
 		return nil, fmt.Errorf("spool: %w", err)
 	case len(old) >= headerSize:
@@ -69,7 +68,6 @@ func openJournal(dir string) (*journal, error) {
 	default:
 		j.seq = 0
 	}
-	j.seq = max(j.seq, 0)
 	// The tail alone in a new file, renamed over the old one.
 	tmp := j.path + ".tmp"
 	if err := os.WriteFile(tmp, append(j.header(0), tail...), 0o644); err != nil {
@@ -83,15 +81,8 @@ func openJournal(dir string) (*journal, error) {
 	}
 	j.size = int64(len(tail))
 	if len(tail) > 0 {
-		// A file of its own: a commit may start the journal over.
-		r, err := os.Open(j.path)
-		if err != nil {
-			return nil, fmt.Errorf("spool: %w", err)
-		}
-		j.replay = &closingReader{io.NewSectionReader(r, headerSize, j.size), r}
-	}
-	if fresh {
-		j.seq = -1
+		// Read before any new input: the file cannot start over under it.
+		j.replay = io.NewSectionReader(j.f, headerSize, j.size)
 	}
 	return j, nil
 }
@@ -114,7 +105,6 @@ func (j *journal) Read(p []byte) (int, error) {
 		if err != io.EOF {
 			return n, err
 		}
-		j.replay.Close()
 		j.replay = nil
 	}
 	f, off, err := j.prepare(int64(len(p)))
@@ -265,11 +255,7 @@ func (j *journal) close() { j.f.Close() }
 func (j *journal) remove() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
-	var committed [headerSize]byte
-	if _, err := j.f.ReadAt(committed[:], 0); err != nil {
-		return fmt.Errorf("spool: input journal: %w", err)
-	}
-	if int64(binary.BigEndian.Uint64(committed[8:])) < j.size {
+	if j.committed < j.size {
 		return nil // not all handled: it stays for the next run
 	}
 	if err := os.Remove(j.path); err != nil {
@@ -277,14 +263,6 @@ func (j *journal) remove() error {
 	}
 	return nil
 }
-
-// closingReader reads r and closes c.
-type closingReader struct {
-	io.Reader
-	c io.Closer
-}
-
-func (r *closingReader) Close() error { return r.c.Close() }
 
 // waitForInput waits, without reading, until in has a byte to read or is
 // at its end, and reports which: a regular file holds more past its
