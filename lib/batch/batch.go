@@ -54,7 +54,7 @@ func flags() []cli.Flag {
 			Usage: "key `LAYOUT`: original (PREFIX/GROUP/STREAM/SEQ.gz), aws, aws-hourly, aws-hive, aws-hive-hourly (AWS's flow logs delivery: a file per 5-minute window, 75 MB at most), or ibm"},
 		&cli.DurationFlag{Name: "window", EnvVars: []string{"SKY_WINDOW"},
 			Usage: "an object holds the records of one aggregation window of `DURATION`, by their time, and {time} is its start (default: 5m for the aws layouts, else none)"},
-		&cli.StringFlag{Name: "key-template", EnvVars: []string{"SKY_KEY_TEMPLATE"}, Usage: "key `TEMPLATE` with {prefix} {group} {stream} {seq} {host} {random} {ext} {year} {month} {day} {hour} {minute} {date} {time} and --var names"},
+		&cli.StringFlag{Name: "key-template", EnvVars: []string{"SKY_KEY_TEMPLATE"}, Usage: "key `TEMPLATE` with {prefix} {group} {recordtype} {stream} {created} {seq} {host} {random} {hash} {ext} {year} {month} {day} {hour} {minute} {date} {time} and --var names"},
 		&cli.StringSliceFlag{Name: "var", EnvVars: []string{"SKY_KEY_VARS"}, Usage: "a key template `NAME=VALUE` (account, region... for the aws and ibm layouts)"},
 		&cli.StringFlag{Name: "host-id", EnvVars: []string{"SKY_HOST_ID"}, Usage: "the {host} of keys (default: the host name)"},
 		&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_FORMAT"}, Usage: "object `FORMAT`: " + strings.Join(encode.Names(), ", ")},
@@ -71,40 +71,40 @@ func flags() []cli.Flag {
 
 // batcher is the processor: open objects by group.
 type batcher struct {
-	spool        *spool
-	codec        *codec
-	tmpl         *template
-	w            *bufio.Writer
-	errw         io.Writer
-	groupBy      string
-	keep         bool
-	maxRecs      int
-	maxBytes     int64
-	maxAge       time.Duration
-	maxOpen      int
-	streamDur    time.Duration
-	timeFields   []string
-	prefix, host string
-	account      string
-	stream       string
-	streamAt     time.Time
-	seq          map[string]int
-	created      map[string]string // IBM stream-ids, by the folder above
-	open         map[string]*object
-	buf          []byte
-	members      []jsonscan.Member // reused by prepare
+	spool      *spool
+	codec      *codec
+	tmpl       *template
+	w          *bufio.Writer
+	errw       io.Writer
+	groupBy    string
+	keep       bool
+	maxRecs    int
+	maxBytes   int64
+	maxAge     time.Duration
+	maxOpen    int
+	streamDur  time.Duration
+	timeFields []string
+	host       string
+	account    string
+	stream     string
+	streamAt   time.Time
+	seq        map[string]int
+	created    map[string]string // IBM stream-ids, by the folder above
+	open       map[string]*object
+	buf        []byte
+	members    []jsonscan.Member // reused by prepare
 	// objects, records and bytes finished, and objects open: the metrics
 	// read them too.
 	objects, records, bytes, openN atomic.Int64
 	nextID                         int
 	journal                        *journal
+	// dir is the spool's; ready is set once spool and journal are open.
+	dir   string
+	ready atomic.Bool
 	// chunk is the sequence number of the chunk of input being handled;
 	// touched are the objects it added records to, closing those it
 	// filled, finished once it is committed; dirty says records came
 	// since the last commit.
-	// dir is the spool's; ready is set once spool and journal are open.
-	dir     string
-	ready   atomic.Bool
 	chunk   int64
 	touched []*object
 	closing []*object
@@ -174,7 +174,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	b := &batcher{
 		codec: cd, tmpl: tmpl, w: w, errw: errw, groupBy: c.String("group-by"), keep: c.Bool("keep-group-field"),
 		maxRecs: c.Int("max-records"), maxBytes: c.Int64("max-bytes"), maxAge: c.Duration("max-age"), maxOpen: c.Int("max-open"),
-		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"), prefix: c.String("prefix"),
+		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"),
 		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, created: map[string]string{}, open: map[string]*object{},
 		quiet: c.Bool("quiet"), format: c.String("format"), window: c.Duration("window").Milliseconds(),
 	}
@@ -425,10 +425,9 @@ func (b *batcher) Record(line []byte) (bool, error) {
 			return false, err
 		}
 		b.seq[folder] = v.seq + 1
-		seq := v.seq
 		id := fmt.Sprintf("%s-%08d", b.stream, b.nextID)
 		b.nextID++
-		if o, err = b.spool.open(meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: seq}, b.codec); err != nil {
+		if o, err = b.spool.open(meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: v.seq}, b.codec); err != nil {
 			return false, err
 		}
 		o.folder = folder
@@ -695,16 +694,16 @@ type accountRecord struct {
 // accountVersion is the version of the original's accounting record.
 const accountVersion = "1.1.0"
 
-// readAccount reads an accounting record; one that is missing or not
-// valid gives none.
-func readAccount(path string) (accountRecord, bool) {
+// readAccount reads an accounting record and the file's bytes; one that
+// is missing or not valid gives no bytes.
+func readAccount(path string) (accountRecord, []byte) {
 	var rec accountRecord
 	data, err := os.ReadFile(path)
 	if err != nil || json.Unmarshal(data, &rec) != nil || rec.Version != accountVersion ||
 		rec.AccumulateStart == 0 || rec.AccumulateStart > rec.AccumulateEnd {
-		return rec, false
+		return rec, nil
 	}
-	return rec, true
+	return rec, data
 }
 
 // writeAccount adds an object to the accounting file, as the original
@@ -712,17 +711,15 @@ func readAccount(path string) (accountRecord, bool) {
 // FILE.bak, read when FILE is not valid), replacing it atomically.
 func writeAccount(path string, m *Manifest) error {
 	now := time.Now().UnixMilli()
-	rec, ok := readAccount(path)
-	if !ok {
-		if rec, ok = readAccount(path + ".bak"); !ok {
-			rec = accountRecord{Version: accountVersion, AccumulateStart: now}
-		}
-	} else if data, err := os.ReadFile(path); err == nil {
+	rec, data := readAccount(path)
+	if data != nil {
 		os.WriteFile(path+".bak", data, 0o644)
+	} else if rec, data = readAccount(path + ".bak"); data == nil {
+		rec = accountRecord{Version: accountVersion, AccumulateStart: now}
 	}
 	rec.CurrentStart, rec.CurrentEnd, rec.CurrentBytes = now, now, m.Bytes
 	rec.AccumulateEnd = now
 	rec.AccumulateBytes += m.Bytes
-	data, _ := json.MarshalIndent(rec, "", " ")
+	data, _ = json.MarshalIndent(rec, "", " ")
 	return writeAtomic(path, data)
 }
