@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"slices"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -616,12 +617,24 @@ func (lp *loop) records(c *chunk) error {
 			return fmt.Errorf("line %d: %w", l.num, err)
 		case emitted:
 			lp.stats.Out.Add(1)
-			lp.ends = append(lp.ends, lp.written.n.Load()+int64(lp.out.Buffered()))
+			lp.wrote(lp.written.n.Load() + int64(lp.out.Buffered()))
 		default:
 			lp.stats.Dropped.Add(1)
 		}
 	}
 	return nil
+}
+
+// wrote notes where a record's output ends. Records whose output got out
+// are let go once there are many, so that the list holds about what the
+// output buffer does, however long the output goes without an explicit
+// flush.
+func (lp *loop) wrote(end int64) {
+	if len(lp.ends) >= 4096 {
+		out, _ := slices.BinarySearch(lp.ends, lp.written.n.Load()+1)
+		lp.ends = append(lp.ends[:0], lp.ends[out:]...)
+	}
+	lp.ends = append(lp.ends, end)
 }
 
 // unhandled counts lines read but not handled because the stage stops.

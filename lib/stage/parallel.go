@@ -225,7 +225,7 @@ func (lp *loop) writeChunk(c *chunk) error {
 	lp.out.Write(out[from:])
 	lp.count(n-lines, c.kept-kept)
 	for _, e := range c.ends {
-		lp.ends = append(lp.ends, base+int64(e))
+		lp.wrote(base + int64(e))
 	}
 	if c.failed != nil {
 		lp.stats.Unwritten.Add(1)
