@@ -444,24 +444,30 @@ func (lp *loop) next() *chunk {
 // first, so that nothing read is left out.
 func (lp *loop) interrupt(why error) error {
 	close(lp.quit)
-	for more := true; more; {
-		select {
-		case c, ok := <-lp.chunks:
-			if ok {
-				lp.dispatch(c)
-			} else {
-				lp.chunks = nil
-			}
-		default:
-			more = false
-		}
-	}
+	lp.queued(lp.dispatch)
 	for len(lp.inFlight) > 0 {
 		if err := lp.handle(lp.next()); err != nil {
 			return lp.stop(err)
 		}
 	}
 	return lp.finish(Runtime(why))
+}
+
+// queued calls fn with each chunk the reader has handed over and the
+// owner has not taken yet, without waiting for more.
+func (lp *loop) queued(fn func(*chunk)) {
+	for lp.chunks != nil {
+		select {
+		case c, ok := <-lp.chunks:
+			if !ok {
+				lp.chunks = nil
+				return
+			}
+			fn(c)
+		default:
+			return
+		}
+	}
 }
 
 // finish closes the processor and flushes; why, if set, is still the error.
@@ -489,17 +495,7 @@ func (lp *loop) stop(err error) error {
 	for len(lp.inFlight) > 0 {
 		lp.unhandled(len(lp.next().lines))
 	}
-	for more := lp.chunks != nil; more; {
-		select {
-		case c, ok := <-lp.chunks:
-			if ok {
-				lp.unhandled(len(c.lines))
-			}
-			more = ok
-		default:
-			more = false
-		}
-	}
+	lp.queued(func(c *chunk) { lp.unhandled(len(c.lines)) })
 	lp.closeProcessors()
 	if lp.dead != nil {
 		lp.dead.Flush()
