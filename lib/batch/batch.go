@@ -577,9 +577,9 @@ func (b *batcher) Commit(offset int64) error {
 
 // Instrument adds sky-batch's metrics.
 func (b *batcher) Instrument(m *metrics.Set) {
-	m.Counter("batch_objects_total", "Objects finished into the spool.", func() float64 { return float64(b.objects.Load()) })
-	m.Counter("batch_object_records_total", "Records in the objects finished.", func() float64 { return float64(b.records.Load()) })
-	m.Counter("batch_object_bytes_total", "Bytes of the objects finished, compressed.", func() float64 { return float64(b.bytes.Load()) })
+	m.Count("batch_objects_total", "Objects finished into the spool.", &b.objects)
+	m.Count("batch_object_records_total", "Records in the objects finished.", &b.records)
+	m.Count("batch_object_bytes_total", "Bytes of the objects finished, compressed.", &b.bytes)
 	m.Gauge("batch_open_objects", "Objects open, being filled.", func() float64 { return float64(b.openN.Load()) })
 	m.Gauge("batch_journal_bytes", "Bytes of input in the spool's input journal.", func() float64 {
 		if !b.ready.Load() {

@@ -45,19 +45,12 @@ type source struct {
 // instrument makes sky-flows' metrics.
 func (s *source) instrument() *metrics.Set {
 	m := metrics.New(name)
-	for _, c := range []struct {
-		name, help string
-		v          *atomic.Int64
-	}{
-		{"flows_frames_total", "Frames received from the analyzers (or replayed).", &s.frames},
-		{"records_in_total", "Flows received.", &s.in},
-		{"records_out_total", "Flows written out.", &s.out},
-		{"records_dropped_total", "Flows dropped: the memory and disk buffers were full.", &s.dropped},
-		{"flows_bad_frames_total", "Frames without flows: not JSON, not a store of flows.", &s.bad},
-		{"flows_reconnects_total", "Connections to an analyzer made again.", &s.reconnects},
-	} {
-		m.Counter(c.name, c.help, func() float64 { return float64(c.v.Load()) })
-	}
+	m.Count("flows_frames_total", "Frames received from the analyzers (or replayed).", &s.frames)
+	m.Count("records_in_total", "Flows received.", &s.in)
+	m.Count("records_out_total", "Flows written out.", &s.out)
+	m.Count("records_dropped_total", "Flows dropped: the memory and disk buffers were full.", &s.dropped)
+	m.Count("flows_bad_frames_total", "Frames without flows: not JSON, not a store of flows.", &s.bad)
+	m.Count("flows_reconnects_total", "Connections to an analyzer made again.", &s.reconnects)
 	m.Gauge("flows_backlog_memory_bytes", "Bytes of flows waiting in memory for stdout.", func() float64 { return float64(s.queue.Size().MemBytes) })
 	m.Gauge("flows_backlog_disk_bytes", "Bytes of flows waiting on disk for stdout.", func() float64 { return float64(s.queue.Size().DiskBytes) })
 	for _, c := range []struct {

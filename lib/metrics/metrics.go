@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -46,6 +47,11 @@ func (s *Set) opts(name, help string) prometheus.Opts {
 // Counter is a counter whose value f reads.
 func (s *Set) Counter(name, help string, f func() float64) {
 	s.reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts(s.opts(name, help)), f))
+}
+
+// Count is a counter that reads v.
+func (s *Set) Count(name, help string, v *atomic.Int64) {
+	s.Counter(name, help, func() float64 { return float64(v.Load()) })
 }
 
 // Gauge is a gauge whose value f reads.

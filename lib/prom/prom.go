@@ -208,8 +208,6 @@ func (e *exporter) Instrument(m *metrics.Set) {
 		defer e.mu.Unlock()
 		return float64(len(e.conns))
 	})
-	m.Counter("prom_evictions_total", "Connections dropped, updated longest ago, to stay within --max-connections.",
-		func() float64 { return float64(e.evicted.Load()) })
-	m.Counter("prom_expired_total", "Connections forgotten after --idle without an update.",
-		func() float64 { return float64(e.expired.Load()) })
+	m.Count("prom_evictions_total", "Connections dropped, updated longest ago, to stay within --max-connections.", &e.evicted)
+	m.Count("prom_expired_total", "Connections forgotten after --idle without an update.", &e.expired)
 }

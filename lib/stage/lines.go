@@ -142,20 +142,13 @@ func commonFlags() []cli.Flag {
 // processor's own.
 func (lp *loop) instrument() *metrics.Set {
 	m := metrics.New(lp.name)
-	for _, c := range []struct {
-		name, help string
-		v          *atomic.Int64
-	}{
-		{"records_in_total", "Records read.", &lp.stats.In},
-		{"records_out_total", "Records written out.", &lp.stats.Out},
-		{"records_dropped_total", "Records dropped by the stage's purpose (filtered, not of the format).", &lp.stats.Dropped},
-		{"records_bad_total", "Bad input lines, rejected.", &lp.stats.Bad},
-		{"records_unwritten_total", "Records read and not written because the stage stopped on an error.", &lp.stats.Unwritten},
-		{"input_bytes_total", "Bytes of input handled.", &lp.bytesIn},
-		{"output_bytes_total", "Bytes written out.", &lp.written.n},
-	} {
-		m.Counter(c.name, c.help, func() float64 { return float64(c.v.Load()) })
-	}
+	m.Count("records_in_total", "Records read.", &lp.stats.In)
+	m.Count("records_out_total", "Records written out.", &lp.stats.Out)
+	m.Count("records_dropped_total", "Records dropped by the stage's purpose (filtered, not of the format).", &lp.stats.Dropped)
+	m.Count("records_bad_total", "Bad input lines, rejected.", &lp.stats.Bad)
+	m.Count("records_unwritten_total", "Records read and not written because the stage stopped on an error.", &lp.stats.Unwritten)
+	m.Count("input_bytes_total", "Bytes of input handled.", &lp.bytesIn)
+	m.Count("output_bytes_total", "Bytes written out.", &lp.written.n)
 	if i, ok := lp.proc.(Instrumented); ok {
 		i.Instrument(m)
 	}
