@@ -203,9 +203,9 @@ func ipType(p string) string {
 // way), else "-".
 func (t *Transformer) direction(src, dst, tag string, reply bool) string {
 	switch {
-	case len(t.o.Local) > 0 && t.o.Local.Has(dst):
+	case t.o.Local.Has(dst):
 		return "ingress"
-	case len(t.o.Local) > 0 && t.o.Local.Has(src):
+	case t.o.Local.Has(src):
 		return "egress"
 	case len(t.o.Local) > 0 || tag != "ingress" && tag != "egress":
 		return "-"

@@ -26,8 +26,12 @@ func ParseLocal(values []string) (Local, error) {
 	return l, nil
 }
 
-// Has reports whether the address written as text is one of the set.
+// Has reports whether the address written as text is one of the set;
+// an empty set parses nothing.
 func (l Local) Has(addr string) bool {
+	if len(l) == 0 {
+		return false
+	}
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return false
