@@ -75,21 +75,28 @@ func DefaultSpool() string {
 }
 
 // lockFile takes an exclusive lock on the file at path, made if need be; it
-// returns nil, and no error, when another process holds it. The kernel
-// lets the lock go when the process ends, however it ends.
+// returns nil, and no error, when another process holds it.
 func lockFile(path string) (*os.File, error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, err
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if ok, err := TryLock(f); !ok {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil
-		}
 		return nil, err
 	}
 	return f, nil
+}
+
+// TryLock takes f's exclusive lock without waiting: false, and no error,
+// when another process holds it. The kernel lets the lock go when the
+// process ends, however it ends.
+func TryLock(f *os.File) (bool, error) {
+	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
+	if errors.Is(err, syscall.EWOULDBLOCK) {
+		return false, nil
+	}
+	return err == nil, err
 }
 
 // readyBytes is the size of the finished objects in the spool.

@@ -438,12 +438,12 @@ func (u *uploader) claim(id string) (*os.File, *batch.Manifest, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("manifest: %w", err)
 	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+	if ok, err := batch.TryLock(f); !ok {
 		f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, nil, nil
+		if err != nil {
+			return nil, nil, fmt.Errorf("manifest: %w", err)
 		}
-		return nil, nil, fmt.Errorf("manifest: %w", err)
+		return nil, nil, nil
 	}
 	var st syscall.Stat_t
 	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Nlink == 0 || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
