@@ -494,12 +494,7 @@ func (lp *loop) stop(err error) error {
 		lp.dead.Flush()
 	}
 	if lp.out.Flush() != nil {
-		lost := 0
-		for _, end := range lp.ends {
-			if end > lp.written.n.Load() {
-				lost++
-			}
-		}
+		lost := len(lp.ends) - lp.delivered()
 		lp.stats.Out.Add(int64(-lost))
 		lp.stats.Unwritten.Add(int64(lost))
 	}
@@ -620,10 +615,16 @@ func (lp *loop) records(c *chunk) error {
 // flush.
 func (lp *loop) wrote(end int64) {
 	if len(lp.ends) >= 4096 {
-		out, _ := slices.BinarySearch(lp.ends, lp.written.n.Load()+1)
-		lp.ends = append(lp.ends[:0], lp.ends[out:]...)
+		lp.ends = append(lp.ends[:0], lp.ends[lp.delivered():]...)
 	}
 	lp.ends = append(lp.ends, end)
+}
+
+// delivered is how many of the records in ends got out: their output
+// ends within what the output took.
+func (lp *loop) delivered() int {
+	n, _ := slices.BinarySearch(lp.ends, lp.written.n.Load()+1)
+	return n
 }
 
 // unhandled counts lines read but not handled because the stage stops.
