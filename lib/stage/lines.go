@@ -573,24 +573,23 @@ func (lp *loop) handle(c *chunk) error {
 func (lp *loop) records(c *chunk) error {
 	for i, l := range c.lines {
 		lp.stats.In.Add(1)
-		err := l.err
 		var emitted bool
-		switch {
-		case err != nil:
-		case lp.prep != nil:
+		var err error
+		if lp.prep != nil {
+			// The worker checked the line before it prepared it.
 			if err = c.errs[i]; err == nil {
 				emitted, err = lp.prep.Process(c.values[i])
 			} else {
 				err = BadInput(err)
 			}
-		default:
-			line := c.line(l)
-			if err = checkUTF8(line); err == nil {
+		} else {
+			var line []byte
+			if line, err = c.valid(l); err == nil {
 				emitted, err = lp.proc.Record(line)
 			}
 		}
 		switch {
-		case err != nil && (l.err != nil || IsBadInput(err)):
+		case IsBadInput(err):
 			if err := lp.bad(c.raw(l), &ndjson.LineError{Line: l.num, Err: err}); err != nil {
 				lp.unhandled(len(c.lines) - i - 1)
 				return err

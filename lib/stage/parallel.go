@@ -84,11 +84,17 @@ func (c *chunk) raw(l chunkLine) []byte {
 
 var errInvalidUTF8 = BadInput(errors.New("decode: invalid UTF-8"))
 
-func checkUTF8(line []byte) error {
-	if !utf8.Valid(line) {
-		return errInvalidUTF8
+// valid is a line's text, or why it is rejected before a processor sees
+// it: the reader refused it (too long), or it is not UTF-8.
+func (c *chunk) valid(l chunkLine) ([]byte, error) {
+	if l.err != nil {
+		return nil, l.err
 	}
-	return nil
+	line := c.line(l)
+	if !utf8.Valid(line) {
+		return nil, errInvalidUTF8
+	}
+	return line, nil
 }
 
 // read cuts the input into chunks until its end or until the owner
@@ -160,11 +166,9 @@ func (lp *loop) prepare(i int) {
 		if lp.prep != nil {
 			for _, l := range c.lines {
 				var v any
-				err := l.err
+				line, err := c.valid(l)
 				if err == nil {
-					if err = checkUTF8(c.line(l)); err == nil {
-						v, err = lp.prep.Prepare(c.line(l))
-					}
+					v, err = lp.prep.Prepare(line)
 				}
 				c.values, c.errs = append(c.values, v), append(c.errs, err)
 			}
@@ -180,12 +184,10 @@ func (wk *worker) run(c *chunk) {
 	wk.cw.w = &c.out
 	defer wk.w.Flush()
 	for i, l := range c.lines {
-		err := l.err
 		var emitted bool
+		line, err := c.valid(l)
 		if err == nil {
-			if err = checkUTF8(c.line(l)); err == nil {
-				emitted, err = wk.proc.Record(c.line(l))
-			}
+			emitted, err = wk.proc.Record(line)
 		}
 		switch {
 		case err != nil && !IsBadInput(err):
