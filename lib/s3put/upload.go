@@ -41,7 +41,7 @@ var errConflict = errors.New("the key exists in the bucket with other content: n
 // taken key whether the object there is this one.
 const shaKey = "sha256"
 
-// metadata is the object's metadata with its SHA-256.
+// meta is the object's metadata with its SHA-256.
 func (o object) meta() map[string]string {
 	if o.sha256 == "" {
 		return o.metadata
