@@ -69,15 +69,8 @@ func openJournal(dir string) (*journal, error) {
 		j.seq = 0
 	}
 	// The tail alone in a new file, renamed over the old one.
-	tmp := j.path + ".tmp"
-	if err := os.WriteFile(tmp, append(j.header(0), tail...), 0o644); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	if err := os.Rename(tmp, j.path); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
-	}
-	if j.f, err = os.OpenFile(j.path, os.O_RDWR, 0); err != nil {
-		return nil, fmt.Errorf("spool: %w", err)
+	if j.f, err = j.startOver(tail); err != nil {
+		return nil, err
 	}
 	j.size = int64(len(tail))
 	if len(tail) > 0 {
@@ -224,20 +217,26 @@ func (j *journal) rotate() error {
 	if _, err := j.f.ReadAt(rest, headerSize+j.committed); err != nil {
 		return fmt.Errorf("spool: input journal: %w", err)
 	}
-	tmp := j.path + ".tmp"
-	if err := os.WriteFile(tmp, append(j.header(0), rest...), 0o644); err != nil {
-		return fmt.Errorf("spool: %w", err)
-	}
-	f, err := os.OpenFile(tmp, os.O_RDWR, 0)
-	if err == nil {
-		err = os.Rename(tmp, j.path)
-	}
+	f, err := j.startOver(rest)
 	if err != nil {
-		return fmt.Errorf("spool: %w", err)
+		return err
 	}
 	j.f.Close()
 	j.f, j.base, j.size, j.committed, j.reserved = f, j.base+j.committed, int64(len(rest)), 0, 0
 	return nil
+}
+
+// startOver replaces the journal file with one that holds rest alone,
+// whole or not at all, and opens it.
+func (j *journal) startOver(rest []byte) (*os.File, error) {
+	if err := writeAtomic(j.path, append(j.header(0), rest...)); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(j.path, os.O_RDWR, 0)
+	if err != nil {
+		return nil, fmt.Errorf("spool: %w", err)
+	}
+	return f, nil
 }
 
 // bytes is the size of the journal's input.
