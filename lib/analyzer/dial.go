@@ -36,6 +36,7 @@ type Options struct {
 	Password   string
 	TLS        *tls.Config
 	Timeout    time.Duration // handshake
+	Graph      bool          // a topology subscription: no flow namespace
 }
 
 // Namespace is the subscription namespace for a capture id.
@@ -99,7 +100,9 @@ func Dial(ctx context.Context, u *url.URL, o Options) (*websocket.Conn, *http.Re
 	h.Set("X-Host-ID", o.HostID)
 	h.Set("X-Client-Type", o.ClientType)
 	h.Set("X-Client-Protocol", "json")
-	h.Set("X-Websocket-Namespace", Namespace(o.CaptureID))
+	if !o.Graph {
+		h.Set("X-Websocket-Namespace", Namespace(o.CaptureID))
+	}
 	if user != "" {
 		h.Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(user+":"+pass)))
 	}

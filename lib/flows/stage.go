@@ -6,9 +6,6 @@ package flows
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
-	"errors"
 	"fmt"
 	"io"
 	"net/url"
@@ -55,19 +52,13 @@ func defaultHostID() string {
 }
 
 func flags() []cli.Flag {
-	return append([]cli.Flag{
+	return append(append([]cli.Flag{
 		&cli.StringSliceFlag{Name: "analyzer", Aliases: []string{"a"}, Value: cli.NewStringSlice("ws://127.0.0.1:8082"), EnvVars: []string{"SKY_ANALYZER"},
 			Usage: "analyzer `URL` (ws://, wss://, host:port; path " + analyzer.DefaultPath + " by default); repeat it to hear every analyzer of a cluster at once (each sends only its own agents' flows)"},
 		&cli.BoolFlag{Name: "failover", EnvVars: []string{"SKY_FAILOVER"}, Usage: "the --analyzer addresses front one and the same analyzer: follow one at a time, the next when it fails"},
 		&cli.StringFlag{Name: "capture-id", EnvVars: []string{"SKY_CAPTURE_ID"}, Usage: "subscribe to the flows of one capture `ID` only (namespace flow/ID)"},
 		&cli.StringFlag{Name: "host-id", EnvVars: []string{"SKY_HOST_ID"}, Usage: "the X-Host-ID to subscribe with (default: HOSTNAME-sky-flows-PID, unique per process)"},
 		&cli.StringFlag{Name: "client-type", Value: "skyflows", EnvVars: []string{"SKY_CLIENT_TYPE"}, Usage: "the X-Client-Type to subscribe with"},
-		&cli.StringFlag{Name: "username", EnvVars: []string{"SKY_ANALYZER_USERNAME"}, Usage: "basic auth `USER`"},
-		&cli.StringFlag{Name: "password", EnvVars: []string{"SKY_ANALYZER_PASSWORD"}, Usage: "basic auth `PASSWORD` (better from the environment; never logged)"},
-		&cli.StringFlag{Name: "ca-file", EnvVars: []string{"SKY_ANALYZER_CA_FILE"}, TakesFile: true, Usage: "trust the CA certificates in `FILE` (PEM) for wss://"},
-		&cli.StringFlag{Name: "cert-file", EnvVars: []string{"SKY_ANALYZER_CERT_FILE"}, TakesFile: true, Usage: "client certificate `FILE` (PEM)"},
-		&cli.StringFlag{Name: "key-file", EnvVars: []string{"SKY_ANALYZER_KEY_FILE"}, TakesFile: true, Usage: "client key `FILE` (PEM)"},
-		&cli.BoolFlag{Name: "insecure-skip-verify", EnvVars: []string{"SKY_ANALYZER_INSECURE"}, Usage: "do not verify the analyzer's certificate (insecure)"},
 		&cli.DurationFlag{Name: "read-timeout", Value: 15 * time.Second, EnvVars: []string{"SKY_READ_TIMEOUT"}, Usage: "reconnect when nothing, pings included, came for `DURATION`"},
 		&cli.DurationFlag{Name: "idle-reconnect", Value: 5 * time.Minute, EnvVars: []string{"SKY_IDLE_RECONNECT"}, Usage: "reconnect when no flow frame came for `DURATION` (works around the analyzer's namespace defect; 0: never)"},
 		&cli.IntFlag{Name: "max-retries", EnvVars: []string{"SKY_MAX_RETRIES"}, Usage: "give up after `N` failed connection attempts in a row (0: never)"},
@@ -83,7 +74,7 @@ func flags() []cli.Flag {
 		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"}, Usage: "also print stats every `DURATION`"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"}, Usage: "after SIGINT or SIGTERM, wait at most `DURATION` for stdout to take the buffered flows"},
 		stage.QuietFlag(),
-	}, metrics.Flags()...)
+	}, analyzer.ClientFlags()...), metrics.Flags()...)
 }
 
 // config is the parsed command line.
@@ -119,7 +110,7 @@ func configure(c *cli.Context) (*config, error) {
 	}
 	cfg.opts = analyzer.Options{
 		HostID: c.String("host-id"), ClientType: c.String("client-type"), CaptureID: c.String("capture-id"),
-		Username: c.String("username"), Password: c.String("password"), Timeout: 10 * time.Second,
+		Timeout: 10 * time.Second,
 	}
 	if cfg.opts.HostID == "" {
 		cfg.opts.HostID = defaultHostID()
@@ -140,36 +131,8 @@ func configure(c *cli.Context) (*config, error) {
 	if cfg.replay == "" && (cfg.rate > 0 || cfg.realtime) {
 		return nil, stage.Usagef("--rate and --realtime go with --replay")
 	}
-	tlsCfg, err := tlsConfig(c)
-	if err != nil {
+	if err := analyzer.FromFlags(c, &cfg.opts); err != nil {
 		return nil, stage.Usagef("%v", err)
-	}
-	cfg.opts.TLS = tlsCfg
-	return cfg, nil
-}
-
-func tlsConfig(c *cli.Context) (*tls.Config, error) {
-	cfg := &tls.Config{InsecureSkipVerify: c.Bool("insecure-skip-verify")}
-	if path := c.String("ca-file"); path != "" {
-		pem, err := os.ReadFile(path)
-		if err != nil {
-			return nil, fmt.Errorf("--ca-file: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("--ca-file %s: no PEM certificate in it", path)
-		}
-	}
-	certFile, keyFile := c.String("cert-file"), c.String("key-file")
-	if (certFile == "") != (keyFile == "") {
-		return nil, errors.New("--cert-file and --key-file go together")
-	}
-	if certFile != "" {
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("client certificate: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
 }
