@@ -216,6 +216,14 @@ var plain = func() (t [256]bool) {
 	return t
 }()
 
+// verbatim are the bytes encoding/json writes as they are in a string.
+var verbatim = func() (t [256]bool) {
+	for c := 0x20; c < utf8.RuneSelf; c++ {
+		t[c] = c != '"' && c != '\\' && c != '<' && c != '>' && c != '&'
+	}
+	return t
+}()
+
 func isHex(c byte) bool {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')
 }
@@ -576,7 +584,7 @@ func StringValue(v []byte) (string, error) {
 // AppendString appends s as a JSON string.
 func AppendString(dst []byte, s string) []byte {
 	for i := 0; i < len(s); i++ {
-		if c := s[i]; !plain[c] || c >= utf8.RuneSelf || c == '<' || c == '>' || c == '&' {
+		if !verbatim[s[i]] {
 			b, _ := jsoniter.ConfigCompatibleWithStandardLibrary.Marshal(s)
 			return append(dst, b...)
 		}
