@@ -32,6 +32,8 @@ type Config struct {
 	Block              bool          // wait on a full subscriber queue instead of dropping (benchmarks)
 	Addr               string        // listen address, default 127.0.0.1:0
 	CloseAfter         int           // close each connection after this many frames (0: never)
+	SyncDelay          time.Duration // wait this long before answering a topology SyncRequest
+	QueryDelay         time.Duration // wait this long before answering POST /api/topology
 }
 
 // Server is a running test analyzer.
@@ -46,9 +48,11 @@ type Server struct {
 	accepted  atomic.Int64
 	dropped   atomic.Int64 // messages a full subscriber queue refused
 	sentFlows atomic.Int64
+	graph     graph
 }
 
 type subscriber struct {
+	graph     bool // a topology subscriber, of /ws/subscriber
 	hostID    string
 	namespace string // "" means all (flow and stats)
 	conn      *websocket.Conn
@@ -84,6 +88,8 @@ func (s *Server) listen(addr string) error {
 	s.addr = ln.Addr().String()
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ws/subscriber/flow", s.handle)
+	mux.HandleFunc("/ws/subscriber", s.handle)
+	mux.HandleFunc("POST /api/topology", s.query)
 	s.srv = &http.Server{Handler: mux, TLSConfig: s.cfg.TLS}
 	go func() {
 		if s.cfg.TLS != nil {
@@ -149,7 +155,7 @@ func (s *Server) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	sub := &subscriber{
-		hostID: hostID, namespace: param(r, "X-Websocket-Namespace"), conn: conn,
+		graph: r.URL.Path == "/ws/subscriber", hostID: hostID, namespace: param(r, "X-Websocket-Namespace"), conn: conn,
 		queue: make(chan []byte, s.cfg.QueueSize), done: make(chan struct{}),
 	}
 	s.mu.Lock()
@@ -194,8 +200,12 @@ func (s *Server) read(sub *subscriber) {
 		return nil
 	})
 	for {
-		if _, _, err := sub.conn.ReadMessage(); err != nil {
+		_, msg, err := sub.conn.ReadMessage()
+		if err != nil {
 			return
+		}
+		if sub.graph {
+			s.graphRequest(sub, msg)
 		}
 	}
 }
@@ -270,6 +280,8 @@ func (s *Server) publish(flows [][]byte) {
 	var byCapture map[string][][]byte
 	for _, sub := range s.subs {
 		switch {
+		case sub.graph:
+			continue
 		case sub.namespace == "flow" || sub.namespace == "":
 			if all == nil {
 				all = frame("flow", flows)
@@ -318,12 +330,14 @@ func frame(namespace string, flows [][]byte) []byte {
 	return append(b, "]}"...)
 }
 
-// SendRaw sends one frame as it is to every subscriber.
+// SendRaw sends one frame as it is to every flow subscriber.
 func (s *Server) SendRaw(frame []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sub := range s.subs {
-		s.enqueue(sub, frame, 0)
+		if !sub.graph {
+			s.enqueue(sub, frame, 0)
+		}
 	}
 }
 
@@ -389,6 +403,19 @@ func (s *Server) Subscribers() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return len(s.subs)
+}
+
+// FlowSubscribers is the number of connected flow subscribers.
+func (s *Server) FlowSubscribers() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, sub := range s.subs {
+		if !sub.graph {
+			n++
+		}
+	}
+	return n
 }
 
 // Freeze makes the server a dead peer: it sends nothing, pings included,

@@ -26,7 +26,8 @@ func RunSim(args []string, in io.Reader, out, errw io.Writer) int {
 		&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 100000, Usage: "publish `N` generated flows (the first 10000, round and round)"},
 		&cli.StringFlag{Name: "frames", TakesFile: true, Usage: "publish the flows of the recorded frames in `FILE` instead"},
 		&cli.Float64Flag{Name: "rate", Usage: "publish at `FLOWS` per second (default: as fast as the subscriber takes them)"},
-		&cli.IntFlag{Name: "subscribers", Value: 1, Usage: "wait for `N` subscribers before publishing"},
+		&cli.StringFlag{Name: "topology", TakesFile: true, Usage: "serve the topology of the recorded subscription frames in `FILE` (the sync and the changes after it) at /ws/subscriber"},
+		&cli.IntFlag{Name: "subscribers", Value: 1, Usage: "wait for `N` flow subscribers before publishing"},
 		&cli.StringFlag{Name: "username", EnvVars: []string{"SKY_ANALYZER_USERNAME"}, Usage: "require basic auth with `USER`"},
 		&cli.StringFlag{Name: "password", EnvVars: []string{"SKY_ANALYZER_PASSWORD"}, Usage: "and `PASSWORD`"},
 		&cli.BoolFlag{Name: "exit", Usage: "exit once everything is sent, instead of serving until a signal"},
@@ -38,6 +39,17 @@ func RunSim(args []string, in io.Reader, out, errw io.Writer) int {
 			return err
 		}
 		defer srv.Stop()
+		if path := c.String("topology"); path != "" {
+			f, err := os.Open(path)
+			if err != nil {
+				return err
+			}
+			err = srv.LoadTopology(f)
+			f.Close()
+			if err != nil {
+				return fmt.Errorf("--topology: %w", err)
+			}
+		}
 		fmt.Fprintf(errw, "sky-analyzer-sim: serving %s\n", srv.URL())
 		if err := waitSubs(c.Context, srv, c.Int("subscribers")); err != nil {
 			return err
@@ -68,7 +80,7 @@ func RunSim(args []string, in io.Reader, out, errw io.Writer) int {
 }
 
 func waitSubs(ctx context.Context, srv *Server, n int) error {
-	for srv.Subscribers() < n {
+	for srv.FlowSubscribers() < n {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
