@@ -32,6 +32,13 @@ func fill(v reflect.Value, n *int) {
 		v.SetUint(uint64(*n))
 	case reflect.Bool:
 		v.SetBool(true)
+	case reflect.Map: // two keys, out of order
+		v.Set(reflect.MakeMap(v.Type()))
+		for _, k := range []string{"zk", "ak"} {
+			e := reflect.New(v.Type().Elem()).Elem()
+			fill(e, n)
+			v.SetMapIndex(reflect.ValueOf(k).Convert(v.Type().Key()), e)
+		}
 	case reflect.Slice:
 		if v.Type().Elem().Kind() == reflect.Uint8 { // raw JSON
 			v.SetBytes([]byte(`{"k":` + string(rune('0'+*n%10)) + `}`))

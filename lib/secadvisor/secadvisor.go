@@ -7,6 +7,7 @@ package secadvisor
 import (
 	"fmt"
 	"hash/maphash"
+	"maps"
 	"slices"
 	"strconv"
 	"time"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/flow"
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/topology"
 )
 
 // Version is the record format's version.
@@ -48,15 +50,24 @@ type Record struct {
 	FinishType       string       `json:"FinishType,omitempty"`
 	Network          *Layer       `json:"Network,omitempty"`
 	Transport        *Layer       `json:"Transport,omitempty"`
+	Context          *Peers       `json:"Context,omitempty"`
 	LastUpdateMetric *flow.Metric `json:"LastUpdateMetric,omitempty"`
 	Metric           *flow.Metric `json:"Metric,omitempty"`
 	Start            int64        `json:"Start"`
 	Last             int64        `json:"Last"`
 	UpdateCount      int64        `json:"UpdateCount"`
+	NodeType         string       `json:"NodeType,omitempty"`
 	LogStatus        string       `json:"LogStatus,omitempty"`
 	// LinkID names the silent link of a NODATA record.
-	LinkID *int64 `json:"LinkID,omitempty"`
-	Tag    string `json:"Tag,omitempty"`
+	LinkID *int64            `json:"LinkID,omitempty"`
+	Extend map[string]string `json:"Extend,omitempty"`
+	Tag    string            `json:"Tag,omitempty"`
+}
+
+// Peers are who is behind each end of a flow, from the topology.
+type Peers struct {
+	A *topology.Context `json:"A,omitempty"`
+	B *topology.Context `json:"B,omitempty"`
 }
 
 // AppendJSON appends the record as JSON, as encoding/json would write it.
@@ -116,6 +127,17 @@ func (r *Record) AppendJSON(b []byte) []byte {
 			})
 		}
 	}
+	peer := func(name string, c *topology.Context) {
+		if c != nil {
+			object(name, func() {
+				key("Type")
+				b = jsonscan.AppendString(b, c.Type)
+				key("Name")
+				b = jsonscan.AppendString(b, c.Name)
+				str("Set", c.Set)
+			})
+		}
+	}
 	str("UUID", r.UUID)
 	str("LayersPath", r.LayersPath)
 	str("Version", r.Version)
@@ -123,14 +145,29 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	str("FinishType", r.FinishType)
 	layer("Network", r.Network)
 	layer("Transport", r.Transport)
+	if r.Context != nil {
+		object("Context", func() {
+			peer("A", r.Context.A)
+			peer("B", r.Context.B)
+		})
+	}
 	metric("LastUpdateMetric", r.LastUpdateMetric)
 	metric("Metric", r.Metric)
 	num("Start", r.Start)
 	num("Last", r.Last)
 	num("UpdateCount", r.UpdateCount)
+	str("NodeType", r.NodeType)
 	str("LogStatus", r.LogStatus)
 	if r.LinkID != nil {
 		num("LinkID", *r.LinkID)
+	}
+	if len(r.Extend) > 0 {
+		object("Extend", func() {
+			for _, name := range slices.Sorted(maps.Keys(r.Extend)) {
+				key(name)
+				b = jsonscan.AppendString(b, r.Extend[name])
+			}
+		})
 	}
 	str("Tag", r.Tag)
 	return append(b, '}')
@@ -147,17 +184,29 @@ func Flags() []cli.Flag {
 			Usage: "secadvisor: forget a flow or link silent for `DURATION` (the analyzer's flow.expire)"},
 		&cli.DurationFlag{Name: "ended-ttl", Value: time.Minute, EnvVars: []string{"SKY_ENDED_TTL"},
 			Usage: "secadvisor: forget an ended flow after `DURATION`"},
+		&cli.GenericFlag{Name: "extend", Value: &Extensions{}, EnvVars: []string{"SKY_EXTEND"},
+			Usage: "secadvisor with --enrich: add Extend.NAME, the first value of the Gremlin query `NAME=TEMPLATE` (a Go template over the record, e.g. " +
+				"Host=G.V().Has('RoutingTables.Src','{{.Network.A}}').Values('@Host')); repeatable"},
 	}
 }
 
-// FromFlags returns a transformer set up by the flags.
-func FromFlags(c *cli.Context) (*Transformer, error) {
+// FromFlags returns a transformer set up by the flags; with topo, it
+// enriches records.
+func FromFlags(c *cli.Context, topo *topology.Live) (*Transformer, error) {
 	o := Options{
 		ExcludeStarted: c.Bool("exclude-started"), Window: c.Duration("window"),
 		TTL: c.Duration("ttl"), EndedTTL: c.Duration("ended-ttl"),
 	}
 	if o.Window < time.Millisecond || o.TTL < o.Window || o.EndedTTL <= 0 {
 		return nil, fmt.Errorf("--window must be at least 1ms, --ttl at least --window, --ended-ttl positive")
+	}
+	if topo != nil {
+		o.Enrich = &Enricher{Cache: &topology.Cache{G: topo.Graph}, Querier: topo.Querier}
+		if err := o.Enrich.ParseExtend(*c.Generic("extend").(*Extensions)); err != nil {
+			return nil, err
+		}
+	} else if len(*c.Generic("extend").(*Extensions)) > 0 {
+		return nil, fmt.Errorf("--extend goes with --enrich")
 	}
 	return New(o), nil
 }
@@ -168,6 +217,7 @@ type Options struct {
 	Window         time.Duration
 	TTL            time.Duration
 	EndedTTL       time.Duration
+	Enrich         *Enricher // nil: no topology
 }
 
 // seen is what is kept of a flow between its updates.
@@ -240,8 +290,16 @@ func continues(prev [4]int64, lum, total *flow.Metric) bool {
 var flowFields = flow.Select("UUID", "LayersPath", "Link", "Network", "Transport", "LastUpdateMetric", "Metric",
 	"Start", "Last", "FinishType", "Tag")
 
+// enrichFields adds what enrichment reads.
+var enrichFields = flowFields | flow.Select("NodeTID")
+
 // Fields tells sky-transform which fields of a flow to decode.
-func (t *Transformer) Fields() flow.Fields { return flowFields }
+func (t *Transformer) Fields() flow.Fields {
+	if t.o.Enrich != nil {
+		return enrichFields
+	}
+	return flowFields
+}
 
 // Flow emits the records of one flow: a SKIPDATA record first when updates
 // were lost, then its own (unless it is STARTED and those are excluded).
@@ -275,6 +333,9 @@ func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {
 	if f.Transport != nil {
 		rec.Transport = &Layer{Protocol: f.Transport.Protocol,
 			A: strconv.FormatInt(f.Transport.A, 10), B: strconv.FormatInt(f.Transport.B, 10)}
+	}
+	if t.o.Enrich != nil {
+		t.o.Enrich.enrich(rec, f)
 	}
 	if known && !continues(prev.counters, f.LastUpdateMetric, f.Metric) {
 		t.skipdata++
@@ -359,8 +420,12 @@ func (t *Transformer) evict() {
 	}
 }
 
-// Close says what the log status added.
+// Close says what the log status and enrichment added.
 func (t *Transformer) Close(func(any)) string {
-	return fmt.Sprintf("%d NODATA and %d SKIPDATA records added, %d STARTED left out, %d flows remembered",
+	s := fmt.Sprintf("%d NODATA and %d SKIPDATA records added, %d STARTED left out, %d flows remembered",
 		t.nodata, t.skipdata, t.excluded, len(t.flows))
+	if t.o.Enrich != nil {
+		s += "; " + t.o.Enrich.summary()
+	}
+	return s
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/skyflows/skyflows/lib/jsonscan"
 	"github.com/skyflows/skyflows/lib/secadvisor"
 	"github.com/skyflows/skyflows/lib/stage"
+	"github.com/skyflows/skyflows/lib/topology"
 	"github.com/skyflows/skyflows/lib/vpclogs"
 )
 
@@ -42,19 +43,19 @@ type Selective interface {
 // Format is a target format: its flags and how to make its transformer.
 type Format struct {
 	Name  string
-	Flags []cli.Flag
-	New   func(c *cli.Context) (Transformer, error)
+	Flags func() []cli.Flag // a fresh set for each run: flag values live in them
+	New   func(c *cli.Context, topo *topology.Live) (Transformer, error)
 }
 
 // formats are the target formats by name; adding one is adding a package
 // and a line here.
 var formats = map[string]Format{
-	"secadvisor": {Name: "secadvisor", Flags: secadvisor.Flags(),
-		New: func(c *cli.Context) (Transformer, error) { return secadvisor.FromFlags(c) }},
-	"awsflowlogs": {Name: "awsflowlogs", Flags: awsflowlogs.Flags(),
-		New: func(c *cli.Context) (Transformer, error) { return awsflowlogs.FromFlags(c) }},
-	"vpclogs": {Name: "vpclogs", Flags: vpclogs.Flags(),
-		New: func(c *cli.Context) (Transformer, error) { return vpclogs.FromFlags(c) }},
+	"secadvisor": {Name: "secadvisor", Flags: secadvisor.Flags,
+		New: func(c *cli.Context, topo *topology.Live) (Transformer, error) { return secadvisor.FromFlags(c, topo) }},
+	"awsflowlogs": {Name: "awsflowlogs", Flags: awsflowlogs.Flags,
+		New: func(c *cli.Context, _ *topology.Live) (Transformer, error) { return awsflowlogs.FromFlags(c) }},
+	"vpclogs": {Name: "vpclogs", Flags: vpclogs.Flags,
+		New: func(c *cli.Context, topo *topology.Live) (Transformer, error) { return vpclogs.FromFlags(c, topo) }},
 }
 
 func names() []string {
@@ -73,9 +74,12 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			Usage: "target `FORMAT`: " + strings.Join(names(), ", ") + " (none passes records byte for byte)"},
 		&cli.StringSliceFlag{Name: "local-ip", EnvVars: []string{"SKY_LOCAL_IPS"},
 			Usage: "vpclogs, awsflowlogs: the capture point's `ADDRESS` or CIDR, for each record's direction (repeatable)"},
+		&cli.BoolFlag{Name: "enrich", EnvVars: []string{"SKY_ENRICH"},
+			Usage: "follow the analyzer's topology: secadvisor records get Context, NodeType and --extend; vpclogs records the direction from the capture node's addresses"},
 	}
+	flags = append(flags, topology.Flags()...)
 	for _, name := range names()[1:] {
-		flags = append(flags, formats[name].Flags...)
+		flags = append(flags, formats[name].Flags()...)
 	}
 	// Flows are decoded on every core (the processor is a stage.Preparer)
 	// and transformed in order.
@@ -92,15 +96,33 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			if !ok {
 				return nil, fmt.Errorf("--to: unknown format %q (want one of %s)", name, strings.Join(names(), ", "))
 			}
-			t, err := f.New(c)
-			if err != nil {
-				return nil, err
-			}
 			summary := errw
 			if c.Bool("quiet") {
 				summary = io.Discard
 			}
-			return newProcessor(t, w, summary, name), nil
+			var topo *topology.Live
+			if c.Bool("enrich") {
+				if name == "awsflowlogs" {
+					return nil, fmt.Errorf("--enrich: awsflowlogs records have no topology fields (use --local-ip)")
+				}
+				var err error
+				topo, err = topology.Start(c, "sky-transform", nil, func(format string, a ...any) {
+					fmt.Fprintf(summary, "sky-transform: "+format+"\n", a...)
+				})
+				if err != nil {
+					return nil, err
+				}
+			}
+			t, err := f.New(c, topo)
+			if err != nil {
+				if topo != nil {
+					topo.Stop()
+				}
+				return nil, err
+			}
+			p := newProcessor(t, w, summary, name)
+			p.topo = topo
+			return p, nil
 		},
 	}.Run(args, in, out, errw)
 }
@@ -144,6 +166,7 @@ type processor struct {
 	emitted atomic.Int64 // records written; the stats line reads it
 	emit    func(any)
 	fields  flow.Fields
+	topo    *topology.Live // stopped at Close; nil without --enrich
 }
 
 func newProcessor(t Transformer, w *bufio.Writer, errw io.Writer, name string) *processor {
@@ -209,6 +232,9 @@ func (p *processor) Stats(lines *stage.Stats) string {
 }
 
 func (p *processor) Close() error {
+	if p.topo != nil {
+		p.topo.Stop()
+	}
 	if summary := p.t.Close(p.emit); summary != "" {
 		fmt.Fprintf(p.errw, "sky-transform: %s: %s\n", p.name, summary)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/flow"
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/topology"
 )
 
 // Record is one IBM VPC flow log.
@@ -94,8 +95,10 @@ const (
 
 // Options set up the transformer.
 type Options struct {
-	Local         flow.Local // the capture point's addresses, for direction
-	TID1, TID2    string     // two capture points, for the action
+	Local flow.Local // the capture point's addresses, for direction
+	// Topology, without Local, gives the capture node's addresses.
+	Topology      *topology.Graph
+	TID1, TID2    string // two capture points, for the action
 	RejectTimeout time.Duration
 }
 
@@ -109,9 +112,13 @@ func Flags() []cli.Flag {
 	}
 }
 
-// FromFlags returns a transformer set up by the flags.
-func FromFlags(c *cli.Context) (*Transformer, error) {
+// FromFlags returns a transformer set up by the flags; topo, if not nil,
+// gives each record's direction when --local-ip does not.
+func FromFlags(c *cli.Context, topo *topology.Live) (*Transformer, error) {
 	o := Options{TID1: c.String("tid1"), TID2: c.String("tid2"), RejectTimeout: c.Duration("reject-timeout")}
+	if topo != nil {
+		o.Topology = topo.Graph
+	}
 	var err error
 	if o.Local, err = flow.ParseLocal(c.StringSlice("local-ip")); err != nil {
 		return nil, err
@@ -172,20 +179,30 @@ func (t *Transformer) record(f *flow.Flow, lum, total *flow.Metric, action strin
 		r.WasInitiated = total.Start >= lum.Start
 	}
 	r.WasTerminated = r.WasTerminated || f.FinishType != flow.NotFinished
-	r.Direction = t.direction(f.Network.A, f.Network.B, f.Tag)
+	r.Direction = t.direction(t.local(f.NodeTID), f.Network.A, f.Network.B, f.Tag)
 	return r
 }
 
-// direction is outbound when the capture point (--local-ip) initiated
-// the connection, inbound when it was the target; without --local-ip,
-// from the flow's tag, relative to the cluster; else none.
-func (t *Transformer) direction(initiator, target, tag string) string {
+// local are the capture point's addresses: --local-ip, else those of the
+// capture node in the topology.
+func (t *Transformer) local(tid string) flow.Local {
+	if len(t.o.Local) > 0 || t.o.Topology == nil {
+		return t.o.Local
+	}
+	addrs, _ := t.o.Topology.Addresses(tid)
+	return addrs
+}
+
+// direction is outbound when the capture point initiated the connection,
+// inbound when it was the target; without its addresses, from the flow's
+// tag, relative to the cluster; else none.
+func (t *Transformer) direction(local flow.Local, initiator, target, tag string) string {
 	switch {
-	case t.o.Local.Has(initiator):
+	case local.Has(initiator):
 		return Outbound
-	case t.o.Local.Has(target):
+	case local.Has(target):
 		return Inbound
-	case len(t.o.Local) > 0:
+	case len(local) > 0:
 		return ""
 	case tag == "egress":
 		return Outbound
