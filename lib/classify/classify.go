@@ -5,6 +5,8 @@ package classify
 import (
 	"fmt"
 	"net/netip"
+	"slices"
+	"sync/atomic"
 )
 
 // The tags a flow can get.
@@ -18,9 +20,20 @@ const (
 // DefaultNets are the RFC 1918 ranges, the original exporter's defaults.
 var DefaultNets = []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16"}
 
-// Classifier tags address pairs by a set of cluster networks.
+// Classifier tags address pairs by a set of cluster networks, and the
+// addresses discovered in the topology, which may change at any time.
 type Classifier struct {
-	nets []netip.Prefix
+	nets       []netip.Prefix
+	discovered atomic.Pointer[[]netip.Prefix]
+}
+
+// Discover sets the discovered addresses, and reports whether they changed.
+func (c *Classifier) Discover(nets []netip.Prefix) bool {
+	if old := c.discovered.Load(); old != nil && slices.Equal(*old, nets) {
+		return false
+	}
+	c.discovered.Store(&nets)
+	return true
 }
 
 // New parses the cluster networks, IPv4 or IPv6 CIDRs.
@@ -43,6 +56,13 @@ func (c *Classifier) Inside(a netip.Addr) bool {
 	for _, p := range c.nets {
 		if p.Contains(a) {
 			return true
+		}
+	}
+	if d := c.discovered.Load(); d != nil {
+		for _, p := range *d {
+			if p.Contains(a) {
+				return true
+			}
 		}
 	}
 	return false

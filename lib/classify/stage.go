@@ -6,32 +6,63 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"sync"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/skyflows/skyflows/lib/jsonscan"
 	"github.com/skyflows/skyflows/lib/stage"
+	"github.com/skyflows/skyflows/lib/topology"
 )
 
 // Run is the sky-classify command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	// One classifier and one topology for every worker.
+	var (
+		once   sync.Once
+		shared *Classifier
+		live   *topology.Live
+		err    error
+		stop   sync.Once
+	)
+	setup := func(c *cli.Context) {
+		if shared, err = New(c.StringSlice("cluster-net")); err != nil || !c.Bool("autodiscover") {
+			return
+		}
+		logf := func(format string, a ...any) {
+			if !c.Bool("quiet") {
+				fmt.Fprintf(errw, "sky-classify: "+format+"\n", a...)
+			}
+		}
+		live, err = topology.Start(c, "sky-classify", func(g *topology.Graph) {
+			if nodes := g.ClusterNodes(); shared.Discover(nodes) {
+				logf("autodiscover: %d Kubernetes node addresses inside the cluster: %v", len(nodes), nodes)
+			}
+		}, logf)
+	}
 	return stage.Lines{
 		Name:     "sky-classify",
 		Parallel: true,
 		Usage:    "tag each flow ingress, egress, internal or other by the cluster's subnets",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringSliceFlag{Name: "cluster-net", Value: cli.NewStringSlice(DefaultNets...),
 				EnvVars: []string{"SKY_CLUSTER_NETS"},
 				Usage:   "a cluster network `CIDR`, IPv4 or IPv6; repeat it or give a comma-separated list"},
 			&cli.StringFlag{Name: "tag-field", Value: "Tag", EnvVars: []string{"SKY_TAG_FIELD"},
 				Usage: "write the tag into this top-level `FIELD`"},
-		},
+			&cli.BoolFlag{Name: "autodiscover", EnvVars: []string{"SKY_AUTODISCOVER"},
+				Usage: "follow the analyzer's topology: each Kubernetes node's address (ExternalIP, else InternalIP) counts as inside the cluster, kept current"},
+		}, topology.Flags()...),
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
-			cl, err := New(c.StringSlice("cluster-net"))
+			once.Do(func() { setup(c) })
 			if err != nil {
 				return nil, err
 			}
-			return &tagger{cl: cl, field: c.String("tag-field"), w: w}, nil
+			return &tagger{cl: shared, field: c.String("tag-field"), w: w, stop: func() {
+				if live != nil {
+					stop.Do(live.Stop)
+				}
+			}}, nil
 		},
 	}.Run(args, in, out, errw)
 }
@@ -42,6 +73,7 @@ type tagger struct {
 	w     *bufio.Writer
 	buf   []byte
 	tags  map[string][]byte
+	stop  func() // ends the topology subscription
 }
 
 // Record writes the line with the tag field set; nothing else changes.
@@ -133,4 +165,7 @@ func (t *tagger) quoted(tag string) []byte {
 	return q
 }
 
-func (t *tagger) Close() error { return nil }
+func (t *tagger) Close() error {
+	t.stop()
+	return nil
+}
