@@ -32,8 +32,10 @@ func (a *analyzerState) stop() {
 //
 //	analyzer start [USER:PASSWORD]   start it; $ANALYZER is its URL
 //	analyzer publish N               publish N generated flows, appended to $WORK/published.ndjson
+//	analyzer publishfile FILE        publish the flows of FILE, one a line
+//	analyzer topology FILE           serve the topology of recorded subscription frames
 //	analyzer flush                   wait until every queued frame is written
-//	analyzer wait N                  wait until exactly N clients are subscribed
+//	analyzer wait N [topology]       wait until exactly N clients follow the flows [the topology]
 //	analyzer stop | restart          crash it, start it again on the same port
 //	analyzer check                   fail if a write blocked over 250ms or a queue overflowed
 func analyzerCmd(ts *testscript.TestScript, neg bool, args []string) {
@@ -66,14 +68,27 @@ func analyzerCmd(ts *testscript.TestScript, neg bool, args []string) {
 		ts.Check(err)
 		ts.Check(f.Close())
 		a.srv.Publish(bytes.Split(bytes.TrimSuffix(buf.Bytes(), []byte("\n")), []byte("\n"))...)
+	case "publishfile":
+		data, err := os.ReadFile(ts.MkAbs(args[1]))
+		ts.Check(err)
+		a.srv.Publish(bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n"))...)
+	case "topology":
+		f, err := os.Open(ts.MkAbs(args[1]))
+		ts.Check(err)
+		defer f.Close()
+		ts.Check(a.srv.LoadTopology(f))
 	case "flush":
 		a.srv.Flush()
 	case "wait":
 		n, err := strconv.Atoi(args[1])
 		ts.Check(err)
-		for end := time.Now().Add(10 * time.Second); a.srv.Subscribers() != n; time.Sleep(10 * time.Millisecond) {
+		count := a.srv.FlowSubscribers
+		if len(args) > 2 && args[2] == "topology" {
+			count = func() int { return a.srv.Subscribers() - a.srv.FlowSubscribers() }
+		}
+		for end := time.Now().Add(10 * time.Second); count() != n; time.Sleep(10 * time.Millisecond) {
 			if time.Now().After(end) {
-				ts.Fatalf("%d subscribers, want %d", a.srv.Subscribers(), n)
+				ts.Fatalf("%d subscribers, want %d", count(), n)
 			}
 		}
 	case "stop":

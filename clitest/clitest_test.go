@@ -56,6 +56,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("FLOWS", filepath.Join(testdata, "flows"))
 			env.Setenv("FRAMES", filepath.Join(testdata, "analyzer"))
+			env.Setenv("TOPOLOGY", filepath.Join(testdata, "topology"))
 			env.Setenv("SCRIPTS", filepath.Join(testdata, "..", "scripts"))
 			env.Setenv("SKYFLOWS_BIN", "/nonexistent") // the pipelines use the commands of the scripts
 			env.Defer(func() { stopS3(env.WorkDir) })

@@ -12,6 +12,13 @@ command -v sky-flows > /dev/null || { echo "$0: the sky-* tools are not built: m
 # The source: a live analyzer, or a recorded capture when SKY_REPLAY is set.
 export SKY_ANALYZER=${SKY_ANALYZER:-ws://127.0.0.1:8082}   # --analyzer; credentials: SKY_ANALYZER_USERNAME, SKY_ANALYZER_PASSWORD
 export SKY_CLUSTER_NETS=${SKY_CLUSTER_NETS:-10.0.0.0/8,172.16.0.0/12,192.168.0.0/16}
+# With a live analyzer, records are enriched from its topology (pods,
+# containers, hosts; the IBM direction) and the Kubernetes nodes count as
+# inside the cluster: SKY_ENRICH=false and SKY_AUTODISCOVER=false turn it off.
+live=true
+if [ -n "${SKY_REPLAY:-}" ]; then live=false; fi
+export SKY_ENRICH=${SKY_ENRICH:-$live}
+export SKY_AUTODISCOVER=${SKY_AUTODISCOVER:-$SKY_ENRICH}
 # SKY_SPOOL: sky-batch's objects until sky-s3put stored them (default: /var/spool/skyflows
 # for root, else ~/.local/state/skyflows/spool; the two tools agree).
 # One thread of Go code per tool: the pipeline's parallelism is its
