@@ -12,9 +12,11 @@ import (
 
 // Run is the sky-encode command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	r := &input{src: in}
+	defer r.Close()
 	return stage.Lines{
 		Name:  "sky-encode",
-		Usage: "encode an NDJSON record stream into one document",
+		Usage: "encode an NDJSON record stream (as it is, or gzip or zstd compressed) into one document",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_FORMAT"},
 				Usage: "output `FORMAT`: " + strings.Join(Names(), ", ")},
@@ -35,7 +37,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			}
 			return processor{enc}, nil
 		},
-	}.Run(args, in, out, errw)
+	}.Run(args, r, out, errw)
 }
 
 type processor struct{ Encoder }
