@@ -85,17 +85,23 @@ func redact(s string) string {
 	return s
 }
 
-// Dial subscribes to the analyzer at u. Credentials in u's user info count
-// as --username/--password. Errors name neither the address (the caller
-// does) nor the password.
-func Dial(ctx context.Context, u *url.URL, o Options) (*websocket.Conn, *http.Response, error) {
-	target := *u
-	user, pass := o.Username, o.Password
+// Credentials split the user info off an analyzer address: they count as
+// --username/--password when present.
+func Credentials(u *url.URL, o Options) (target url.URL, user, pass string) {
+	target, user, pass = *u, o.Username, o.Password
 	if target.User != nil {
 		user = target.User.Username()
 		pass, _ = target.User.Password()
 		target.User = nil
 	}
+	return target, user, pass
+}
+
+// Dial subscribes to the analyzer at u. Credentials in u's user info count
+// as --username/--password. Errors name neither the address (the caller
+// does) nor the password.
+func Dial(ctx context.Context, u *url.URL, o Options) (*websocket.Conn, *http.Response, error) {
+	target, user, pass := Credentials(u, o)
 	h := http.Header{}
 	h.Set("X-Host-ID", o.HostID)
 	h.Set("X-Client-Type", o.ClientType)

@@ -27,6 +27,19 @@ var features = func() string {
 	return "{" + b.String() + "}"
 }()
 
+// GenerateStream is GenerateTopology as a stream to read from r; info,
+// once r is read to its end, says what it held.
+func GenerateStream(nodes int) (r io.Reader, info func() Generated) {
+	pr, pw := io.Pipe()
+	gen := make(chan Generated, 1)
+	go func() {
+		g, err := GenerateTopology(pw, nodes)
+		pw.CloseWithError(err)
+		gen <- g
+	}()
+	return pr, func() Generated { return <-gen }
+}
+
 // GenerateTopology writes a SyncReply of a Kubernetes cluster as Skydive
 // 0.28 probes describe it: hosts, each with an interface that has a routing
 // source, and pods, each a network namespace with a veth, a runc container

@@ -40,13 +40,7 @@ type answer struct {
 
 // NewQuerier returns a querier for the analyzer at u.
 func NewQuerier(u *url.URL, o analyzer.Options, timeout, ttl time.Duration) *Querier {
-	t := *u
-	user, pass := o.Username, o.Password
-	if t.User != nil {
-		user = t.User.Username()
-		pass, _ = t.User.Password()
-		t.User = nil
-	}
+	t, user, pass := analyzer.Credentials(u, o)
 	switch t.Scheme {
 	case "ws":
 		t.Scheme = "http"

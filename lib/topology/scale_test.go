@@ -1,7 +1,6 @@
 package topology
 
 import (
-	"io"
 	"runtime"
 	"strings"
 	"testing"
@@ -15,13 +14,7 @@ func TestLargeTopology(t *testing.T) {
 	if testing.Short() {
 		t.Skip("large")
 	}
-	r, w := io.Pipe()
-	gen := make(chan analyzertest.Generated, 1)
-	go func() {
-		info, err := analyzertest.GenerateTopology(w, 100_000)
-		w.CloseWithError(err)
-		gen <- info
-	}()
+	r, generated := analyzertest.GenerateStream(100_000)
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
@@ -29,7 +22,7 @@ func TestLargeTopology(t *testing.T) {
 	if err := g.Apply(r); err != nil {
 		t.Fatal(err)
 	}
-	info := <-gen
+	info := generated()
 	runtime.GC()
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
@@ -56,18 +49,12 @@ func TestLargeTopology(t *testing.T) {
 // BenchmarkResolve: two lookups a flow, as --enrich makes, in a 100 000-node
 // mirror.
 func BenchmarkResolve(b *testing.B) {
-	r, w := io.Pipe()
-	gen := make(chan analyzertest.Generated, 1)
-	go func() {
-		info, err := analyzertest.GenerateTopology(w, 100_000)
-		w.CloseWithError(err)
-		gen <- info
-	}()
+	r, generated := analyzertest.GenerateStream(100_000)
 	g := NewGraph(nil)
 	if err := g.Apply(r); err != nil {
 		b.Fatal(err)
 	}
-	info := <-gen
+	info := generated()
 	b.ResetTimer()
 	i := 0
 	for b.Loop() {

@@ -260,18 +260,12 @@ func TestEnrichAnalyzerComesAndGoes(t *testing.T) {
 // the stage as sky-transform runs it: lookups are made ahead on every
 // core, as decoding is.
 func BenchmarkEnrich(b *testing.B) {
-	r, w := io.Pipe()
-	gen := make(chan analyzertest.Generated, 1)
-	go func() {
-		info, err := analyzertest.GenerateTopology(w, 100_000)
-		w.CloseWithError(err)
-		gen <- info
-	}()
+	r, generated := analyzertest.GenerateStream(100_000)
 	g := topology.NewGraph(nil)
 	if err := g.Apply(r); err != nil {
 		b.Fatal(err)
 	}
-	info := <-gen
+	info := generated()
 	tcp := bytes.Split(topologyFlows(b), []byte("\n"))[2]
 	var input []byte
 	for i := range 50000 {
