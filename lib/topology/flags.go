@@ -83,8 +83,8 @@ func (l *Live) Stop() {
 type Cache struct {
 	G                           *Graph
 	gen                         uint64
-	addrs                       map[netip.Addr]*Context // answers that hold whatever the capture node; nil: none
-	types                       map[string]string       // capture nodes' Types by TID
+	addrs                       map[string]*Context // answers that hold whatever the capture node, by address as the flows write it; nil: none
+	types                       map[string]string   // capture nodes' Types by TID
 	resolved, unresolved, early int64
 }
 
@@ -112,7 +112,7 @@ func (c *Cache) Flow(a, b, captureTID string) (ends [2]*Context, nodeType string
 // fresh forgets the answers of another graph, or too many.
 func (c *Cache) fresh() {
 	if gen := c.G.Generation(); gen != c.gen || c.addrs == nil || len(c.addrs) > maxCached || len(c.types) > maxCached {
-		c.gen, c.addrs, c.types = gen, map[netip.Addr]*Context{}, map[string]string{}
+		c.gen, c.addrs, c.types = gen, map[string]*Context{}, map[string]string{}
 	}
 }
 
@@ -128,21 +128,21 @@ func (c *Cache) NodeType(tid string) string {
 }
 
 func (c *Cache) resolve(text, captureTID string) *Context {
+	if ctx, hit := c.addrs[text]; hit {
+		return ctx
+	}
 	addr, err := netip.ParseAddr(text)
 	if err != nil {
 		return nil
 	}
 	addr = addr.Unmap()
-	if ctx, hit := c.addrs[addr]; hit {
-		return ctx
-	}
 	ctx, ok, general := c.G.resolveAddr(addr, captureTID)
 	var answer *Context
 	if ok {
 		answer = compact(ctx)
 	}
 	if general {
-		c.addrs[addr] = answer
+		c.addrs[text] = answer
 	}
 	return answer
 }
