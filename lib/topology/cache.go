@@ -19,7 +19,7 @@ type Cache struct {
 const maxCached = 1 << 16
 
 // Flow resolves both ends of a flow captured at the node whose TID is
-// captureTID (nil: unknown), and gives that node's Type.
+// captureTID, nil where none answers, and gives that node's Type.
 func (c *Cache) Flow(a, b, captureTID string) (ends [2]*Context, nodeType string) {
 	if !c.G.Synced() {
 		c.early += 2
