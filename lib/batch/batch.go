@@ -216,6 +216,9 @@ func (b *batcher) start(recover bool) error {
 		b.spool.lock.Close()
 		return err
 	}
+	if b.journal.cut > 0 {
+		fmt.Fprintf(b.errw, "sky-batch: the last run was stopped %d bytes into a record, whose rest it never read: that record is bad input\n", b.journal.cut)
+	}
 	if recover {
 		err = b.recover(b.journal.seq)
 	}

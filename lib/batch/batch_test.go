@@ -696,3 +696,40 @@ func TestZstd(t *testing.T) {
 		t.Errorf("--level 23: exit %d: %s", code, errs)
 	}
 }
+
+// TestInputCutShort: a run killed in the middle of reading a record
+// leaves it cut short in the input journal; the next run reports it as
+// bad input, alone, and its own first record is whole.
+func TestInputCutShort(t *testing.T) {
+	spool := t.TempDir()
+	in := tagged(t, 20)
+	lines := bytes.SplitAfter(in, []byte("\n"))
+	if _, errs, code := run(t, bytes.Join(lines[:10], nil), "--spool", spool, "--max-records", "1000"); code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	// As a kill leaves it: a record read, not handled, the next cut.
+	cut := lines[11][:len(lines[11])/2]
+	journal := append(append(make([]byte, headerSize), lines[10]...), cut...)
+	if err := os.WriteFile(filepath.Join(spool, openDir, inputJournal), journal, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, errs, code := run(t, bytes.Join(lines[12:], nil), "--spool", spool, "--max-records", "1000")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(errs, fmt.Sprintf("stopped %d bytes into a record", len(cut))) || !strings.Contains(errs, "bad 1") {
+		t.Errorf("stderr: %s", errs)
+	}
+	var got []string
+	for _, m := range manifests(t, out) {
+		got = append(got, contents(t, spool, m)...)
+	}
+	for _, i := range []int{10, 12, 19} {
+		if want := withoutTag(strings.TrimSpace(string(lines[i]))); !slices.Contains(got, want) {
+			t.Errorf("record %d not stored", i)
+		}
+	}
+	if len(got) != 9 {
+		t.Errorf("%d records stored by the second run, want 9 (1 replayed, 8 new)", len(got))
+	}
+}

@@ -1,6 +1,7 @@
 package batch
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -46,6 +47,9 @@ type journal struct {
 	base      int64 // the input offset of f's first byte
 	committed int64 // bytes of f committed
 	seq       int64 // the last sequence number committed
+	// cut is the length of the record an earlier run was stopped in the
+	// middle of reading (0: none); it is a line of its own now.
+	cut int
 }
 
 // openJournal opens the spool's input journal. The uncommitted input of
@@ -67,6 +71,13 @@ func openJournal(dir string) (*journal, error) {
 		tail = data[min(committed, int64(len(data))):]
 	default:
 		j.seq = 0
+	}
+	if len(tail) > 0 && tail[len(tail)-1] != '\n' {
+		// The earlier run stopped in the middle of a record, whose rest
+		// went with it: that record ends here, and new input does not
+		// run into it.
+		j.cut = len(tail) - bytes.LastIndexByte(tail, '\n') - 1
+		tail = append(tail, '\n')
 	}
 	// The tail alone in a new file, renamed over the old one.
 	if j.f, err = j.startOver(tail); err != nil {
