@@ -38,6 +38,10 @@ type Options struct {
 	// Pretty indents the JSON documents (json, secadvisor) with tabs, as
 	// the original exporter's pretty objects were.
 	Pretty bool
+	// Compression and Level are the Parquet formats' page compression
+	// (ParquetCodecs; gzip by default) and its gzip level.
+	Compression string
+	Level       int
 }
 
 // Format describes one output format.
@@ -57,7 +61,14 @@ var Formats = map[string]Format{
 	"awsflowlogs":     {"awsflowlogs", "text/plain", newAWS},
 	"awsflowlogs-csv": {"awsflowlogs-csv", "text/csv", newAWSCSV},
 	"vpclogs":         {"vpclogs", "application/json", newVPCLogs},
+
+	"awsflowlogs-parquet": {"awsflowlogs-parquet", parquetType, newAWSParquet},
+	"vpclogs-parquet":     {"vpclogs-parquet", parquetType, newVPCLogsParquet},
+	"secadvisor-parquet":  {"secadvisor-parquet", parquetType, newSecadvisorParquet},
+	"flows-parquet":       {"flows-parquet", parquetType, newFlowsParquet},
 }
+
+const parquetType = "application/vnd.apache.parquet"
 
 // Names lists the format names, sorted.
 func Names() []string {

@@ -14,9 +14,9 @@ type Flow struct {
 	Network            *Layer              `json:"Network,omitempty"`
 	ICMP               *ICMP               `json:"ICMP,omitempty"`
 	Transport          *Transport          `json:"Transport,omitempty"`
-	DHCPv4             jsoniter.RawMessage `json:"DHCPv4,omitempty"`
-	DNS                jsoniter.RawMessage `json:"DNS,omitempty"`
-	VRRPv2             jsoniter.RawMessage `json:"VRRPv2,omitempty"`
+	DHCPv4             jsoniter.RawMessage `json:"DHCPv4,omitempty" parquet:"DHCPv4,optional,json"`
+	DNS                jsoniter.RawMessage `json:"DNS,omitempty" parquet:"DNS,optional,json"`
+	VRRPv2             jsoniter.RawMessage `json:"VRRPv2,omitempty" parquet:"VRRPv2,optional,json"`
 	LastUpdateMetric   *Metric             `json:"LastUpdateMetric,omitempty"`
 	Metric             *Metric             `json:"Metric,omitempty"`
 	TCPMetric          *TCPMetric          `json:"TCPMetric,omitempty"`

@@ -37,8 +37,8 @@ type Layer struct {
 	Protocol string `json:"Protocol,omitempty"`
 	A        string `json:"A,omitempty"`
 	B        string `json:"B,omitempty"`
-	AName    string `json:"A_Name,omitempty"`
-	BName    string `json:"B_Name,omitempty"`
+	AName    string `json:"A_Name,omitempty" parquet:"A_Name"`
+	BName    string `json:"B_Name,omitempty" parquet:"B_Name"`
 }
 
 // Record is a Security Advisor flow record.

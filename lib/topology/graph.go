@@ -18,7 +18,7 @@ type Context struct {
 	Set  string `json:"Set,omitempty"` // a pod's owner, Kind:namespace/name
 	// Legacy is a pod's name as the original's Network.A_Name and B_Name
 	// gave it (LegacyName), made once.
-	Legacy string `json:"-"`
+	Legacy string `json:"-" parquet:"-"`
 }
 
 // Context types.

@@ -18,28 +18,28 @@ import (
 
 // Record is one IBM VPC flow log.
 type Record struct {
-	StartTime                      string `json:"start_time"`
-	EndTime                        string `json:"end_time"`
-	ConnectionStartTime            string `json:"connection_start_time"`
-	Direction                      string `json:"direction,omitempty"`
-	Action                         string `json:"action"`
-	InitiatorIP                    string `json:"initiator_ip"`
-	TargetIP                       string `json:"target_ip"`
-	InitiatorPort                  int64  `json:"initiator_port"`
-	TargetPort                     int64  `json:"target_port"`
-	TransportProtocol              int    `json:"transport_protocol"`
-	EtherType                      string `json:"ether_type"`
-	WasInitiated                   bool   `json:"was_initiated"`
-	WasTerminated                  bool   `json:"was_terminated"`
-	BytesFromInitiator             int64  `json:"bytes_from_initiator"`
-	PacketsFromInitiator           int64  `json:"packets_from_initiator"`
-	BytesFromTarget                int64  `json:"bytes_from_target"`
-	PacketsFromTarget              int64  `json:"packets_from_target"`
-	CumulativeBytesFromInitiator   int64  `json:"cumulative_bytes_from_initiator"`
-	CumulativePacketsFromInitiator int64  `json:"cumulative_packets_from_initiator"`
-	CumulativeBytesFromTarget      int64  `json:"cumulative_bytes_from_target"`
-	CumulativePacketsFromTarget    int64  `json:"cumulative_packets_from_target"`
-	Tag                            string `json:"Tag,omitempty"`
+	StartTime                      string `json:"start_time" parquet:"start_time"`
+	EndTime                        string `json:"end_time" parquet:"end_time"`
+	ConnectionStartTime            string `json:"connection_start_time" parquet:"connection_start_time"`
+	Direction                      string `json:"direction,omitempty" parquet:"direction"`
+	Action                         string `json:"action" parquet:"action"`
+	InitiatorIP                    string `json:"initiator_ip" parquet:"initiator_ip"`
+	TargetIP                       string `json:"target_ip" parquet:"target_ip"`
+	InitiatorPort                  int64  `json:"initiator_port" parquet:"initiator_port"`
+	TargetPort                     int64  `json:"target_port" parquet:"target_port"`
+	TransportProtocol              int    `json:"transport_protocol" parquet:"transport_protocol"`
+	EtherType                      string `json:"ether_type" parquet:"ether_type"`
+	WasInitiated                   bool   `json:"was_initiated" parquet:"was_initiated"`
+	WasTerminated                  bool   `json:"was_terminated" parquet:"was_terminated"`
+	BytesFromInitiator             int64  `json:"bytes_from_initiator" parquet:"bytes_from_initiator"`
+	PacketsFromInitiator           int64  `json:"packets_from_initiator" parquet:"packets_from_initiator"`
+	BytesFromTarget                int64  `json:"bytes_from_target" parquet:"bytes_from_target"`
+	PacketsFromTarget              int64  `json:"packets_from_target" parquet:"packets_from_target"`
+	CumulativeBytesFromInitiator   int64  `json:"cumulative_bytes_from_initiator" parquet:"cumulative_bytes_from_initiator"`
+	CumulativePacketsFromInitiator int64  `json:"cumulative_packets_from_initiator" parquet:"cumulative_packets_from_initiator"`
+	CumulativeBytesFromTarget      int64  `json:"cumulative_bytes_from_target" parquet:"cumulative_bytes_from_target"`
+	CumulativePacketsFromTarget    int64  `json:"cumulative_packets_from_target" parquet:"cumulative_packets_from_target"`
+	Tag                            string `json:"Tag,omitempty" parquet:"Tag"`
 }
 
 // AppendJSON appends the record as JSON, as encoding/json would write it.

@@ -1,0 +1,360 @@
+package encode
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strconv"
+	"strings"
+
+	jsoniter "github.com/json-iterator/go"
+	"github.com/parquet-go/parquet-go"
+	"github.com/parquet-go/parquet-go/compress"
+	pgzip "github.com/parquet-go/parquet-go/compress/gzip"
+	pzstd "github.com/parquet-go/parquet-go/compress/zstd"
+
+	"github.com/skyflows/skyflows/lib/awsflowlogs"
+	"github.com/skyflows/skyflows/lib/flow"
+	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/secadvisor"
+	"github.com/skyflows/skyflows/lib/stage"
+	"github.com/skyflows/skyflows/lib/vpclogs"
+)
+
+// The Parquet formats write one Parquet file of one kind of record:
+// typed columns (integers as integers, addresses as strings), nested
+// layers as nested columns. Rows go out a row group at a time, so that
+// memory is bounded by the row group, not by the file.
+const (
+	// RowGroupRows are the rows of a row group, held in memory until they
+	// are encoded: sky-batch writing flows stays near 50 MiB resident
+	// (64 MiB with twice as many; a ratio 2% better).
+	RowGroupRows = 8 << 10
+	rowBatch     = 256 // rows handed to the writer at once
+)
+
+// ParquetCodecs are the page compressions: gzip by default, as AWS's.
+var ParquetCodecs = []string{"gzip", "snappy", "zstd", "none"}
+
+// ParquetGzipLevel is the default gzip level of pages: on 200 000
+// generated flows, 4 made files 24% smaller than gzip -6 text at 109 MB/s
+// of flows on one core, 6 25% at 101 MB/s, 1 16% at 123 MB/s.
+const ParquetGzipLevel = 4
+
+// IsParquet reports whether a format writes Parquet.
+func IsParquet(format string) bool { return strings.HasSuffix(format, "-parquet") }
+
+// parquetCodec is the page compression of the options.
+func parquetCodec(o Options) (compress.Codec, error) {
+	switch o.Compression {
+	case "", "gzip":
+		level := o.Level
+		if level == 0 {
+			level = ParquetGzipLevel
+		}
+		return &pgzip.Codec{Level: level}, nil
+	case "snappy":
+		return &parquet.Snappy, nil
+	case "zstd":
+		return &pzstd.Codec{Level: pzstd.SpeedFastest, Concurrency: 1}, nil
+	case "none":
+		return &parquet.Uncompressed, nil
+	}
+	return nil, fmt.Errorf("parquet page compression %q: want one of %s", o.Compression, strings.Join(ParquetCodecs, ", "))
+}
+
+var strict = jsoniter.ConfigCompatibleWithStandardLibrary
+
+// structParquet writes records that decode into T, a struct whose
+// parquet tags give the schema.
+type structParquet[T any] struct {
+	out    io.Writer
+	o      Options
+	w      *parquet.GenericWriter[T]
+	rows   []T
+	decode func(raw []byte, v *T) error
+	err    error
+}
+
+func newStructParquet[T any](decode func([]byte, *T) error) func(io.Writer, Options) Encoder {
+	return func(w io.Writer, o Options) Encoder {
+		return &structParquet[T]{out: w, o: o, decode: decode, rows: make([]T, 0, rowBatch)}
+	}
+}
+
+// open makes the writer; the schema is T's.
+func (e *structParquet[T]) open() error {
+	codec, err := parquetCodec(e.o)
+	if err != nil {
+		return e.fail(err)
+	}
+	e.w = parquet.NewGenericWriter[T](e.out, parquet.Compression(codec), parquet.MaxRowsPerRowGroup(RowGroupRows),
+		parquet.CreatedBy("skyflows", "", ""))
+	return nil
+}
+
+func (e *structParquet[T]) Record(raw []byte) error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.w == nil {
+		if err := e.open(); err != nil {
+			return err
+		}
+	}
+	var zero T
+	e.rows = append(e.rows, zero)
+	if err := e.decode(raw, &e.rows[len(e.rows)-1]); err != nil {
+		e.rows = e.rows[:len(e.rows)-1]
+		return stage.BadInput(fmt.Errorf("decode: %w", err))
+	}
+	if len(e.rows) == rowBatch {
+		return e.flush()
+	}
+	return nil
+}
+
+func (e *structParquet[T]) flush() error {
+	if _, err := e.w.Write(e.rows); err != nil {
+		return e.fail(err)
+	}
+	clear(e.rows)
+	e.rows = e.rows[:0]
+	return nil
+}
+
+func (e *structParquet[T]) fail(err error) error {
+	e.err = fmt.Errorf("parquet: %w", err)
+	return e.err
+}
+
+// Close writes what is left and the footer; a file without records has
+// the schema and no row.
+func (e *structParquet[T]) Close() error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.w == nil {
+		if err := e.open(); err != nil {
+			return err
+		}
+	}
+	if len(e.rows) > 0 {
+		if err := e.flush(); err != nil {
+			return err
+		}
+	}
+	if err := e.w.Close(); err != nil {
+		return e.fail(err)
+	}
+	return nil
+}
+
+// decodeFlow reads a raw Skydive flow, every field.
+func decodeFlow(raw []byte, f *flow.Flow) error { return flow.DecodeFields(raw, f, flow.AllFields) }
+
+func decodeJSON[T any](raw []byte, v *T) error {
+	if err := strict.Unmarshal(raw, v); err != nil {
+		if _, serr := jsonscan.Members(raw, nil); serr != nil {
+			return serr // the scanner's plain words for bad JSON
+		}
+		return err
+	}
+	return nil
+}
+
+// awsParquet writes AWS flow log records as AWS delivers them in Parquet:
+// the columns of the records' version, named with underscores, integers
+// as INT32 or INT64, '-' as null.
+type awsParquet struct {
+	out    io.Writer
+	o      Options
+	w      *parquet.Writer
+	fields []string // of the first record, in order
+	column []int    // each field's column in the schema
+	rows   []parquet.Row
+	err    error
+}
+
+// awsTypes are the integer columns of AWS's Parquet flow logs; the
+// others are strings.
+var awsTypes = map[string]parquet.Node{
+	"version": parquet.Int(32), "srcport": parquet.Int(32), "dstport": parquet.Int(32), "protocol": parquet.Int(32),
+	"packets": parquet.Int(64), "bytes": parquet.Int(64), "start": parquet.Int(64), "end": parquet.Int(64),
+	"tcp-flags": parquet.Int(32), "traffic-path": parquet.Int(32),
+}
+
+func newAWSParquet(w io.Writer, o Options) Encoder { return &awsParquet{out: w, o: o} }
+
+// open makes the schema from the first record's fields, which must be
+// those of a version of AWS flow logs, in order.
+func (e *awsParquet) open(raw []byte) error {
+	var fields []string
+	_, err := jsonscan.Members(raw, func(m jsonscan.Member) error {
+		if !m.Is("Tag") {
+			fields = append(fields, string(m.Key))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	version := 0
+	for v := 2; v <= 5; v++ {
+		if slices.Equal(fields, awsflowlogs.Fields(v)) {
+			version = v
+		}
+	}
+	if version == 0 {
+		return fmt.Errorf("fields (%s) are not those of an AWS flow logs version", strings.Join(fields, " "))
+	}
+	codec, err := parquetCodec(e.o)
+	if err != nil {
+		return e.fail(err)
+	}
+	group := parquet.Group{}
+	for _, name := range fields {
+		node, ok := awsTypes[name]
+		if !ok {
+			node = parquet.String()
+		}
+		group[strings.ReplaceAll(name, "-", "_")] = parquet.Optional(node)
+	}
+	schema := parquet.NewSchema("awsflowlogs", group)
+	index := map[string]int{}
+	for i, path := range schema.Columns() {
+		index[path[0]] = i
+	}
+	e.fields, e.column = fields, nil
+	for _, f := range fields {
+		e.column = append(e.column, index[strings.ReplaceAll(f, "-", "_")])
+	}
+	e.w = parquet.NewWriter(e.out, schema, parquet.Compression(codec), parquet.MaxRowsPerRowGroup(RowGroupRows),
+		parquet.CreatedBy("skyflows", "", ""))
+	return nil
+}
+
+func (e *awsParquet) Record(raw []byte) error {
+	if e.err != nil {
+		return e.err
+	}
+	if e.w == nil {
+		if err := e.open(raw); err != nil {
+			if e.err != nil {
+				return e.err
+			}
+			return stage.BadInput(fmt.Errorf("awsflowlogs record: %w", err))
+		}
+	}
+	row, err := e.row(raw)
+	if err != nil {
+		return stage.BadInput(fmt.Errorf("awsflowlogs record: %w", err))
+	}
+	e.rows = append(e.rows, row)
+	if len(e.rows) == rowBatch {
+		return e.flush()
+	}
+	return nil
+}
+
+// row is a record's row: its fields, those of the first record, in the
+// schema's column order.
+func (e *awsParquet) row(raw []byte) (parquet.Row, error) {
+	row := make(parquet.Row, len(e.fields))
+	i := 0
+	differ := func() error {
+		return fmt.Errorf("fields differ from the first record's (%s)", strings.Join(e.fields, " "))
+	}
+	_, err := jsonscan.Members(raw, func(m jsonscan.Member) error {
+		if m.Is("Tag") {
+			return nil
+		}
+		if i >= len(e.fields) || !m.Is(e.fields[i]) {
+			return differ()
+		}
+		col := e.column[i]
+		v, err := awsValue(e.fields[i], raw[m.Start:m.End], m.Kind)
+		if err != nil {
+			return err
+		}
+		if v.IsNull() {
+			row[col] = v.Level(0, 0, col)
+		} else {
+			row[col] = v.Level(0, 1, col)
+		}
+		i++
+		return nil
+	})
+	if err == nil && i != len(e.fields) {
+		err = differ()
+	}
+	return row, err
+}
+
+// awsValue is a field's value: an integer column takes a number, or '-'
+// or null for none; a string column a string.
+func awsValue(field string, raw []byte, kind jsonscan.Kind) (parquet.Value, error) {
+	node, integer := awsTypes[field]
+	switch {
+	case kind == jsonscan.Null:
+		return parquet.NullValue(), nil
+	case integer && kind == jsonscan.Number:
+		n, err := strconv.ParseInt(string(raw), 10, 64)
+		if err != nil {
+			return parquet.Value{}, fmt.Errorf("%s: %w", field, err)
+		}
+		if node.Type().Kind() == parquet.Int32 {
+			return parquet.Int32Value(int32(n)), nil
+		}
+		return parquet.Int64Value(n), nil
+	case kind == jsonscan.String:
+		s, err := jsonscan.StringValue(raw)
+		if err != nil {
+			return parquet.Value{}, fmt.Errorf("%s: %w", field, err)
+		}
+		if integer {
+			if s == "-" {
+				return parquet.NullValue(), nil
+			}
+			return parquet.Value{}, fmt.Errorf("%s: %q is not a number", field, s)
+		}
+		return parquet.ByteArrayValue([]byte(s)), nil
+	}
+	return parquet.Value{}, fmt.Errorf("%s: want a %s, got %s", field, map[bool]string{true: "number", false: "string"}[integer], kind)
+}
+
+func (e *awsParquet) flush() error {
+	if _, err := e.w.WriteRows(e.rows); err != nil {
+		return e.fail(err)
+	}
+	e.rows = e.rows[:0]
+	return nil
+}
+
+func (e *awsParquet) fail(err error) error {
+	e.err = fmt.Errorf("parquet: %w", err)
+	return e.err
+}
+
+// Close writes what is left and the footer; without a record, whose
+// fields make the schema, it writes nothing.
+func (e *awsParquet) Close() error {
+	if e.err != nil || e.w == nil {
+		return e.err
+	}
+	if len(e.rows) > 0 {
+		if err := e.flush(); err != nil {
+			return err
+		}
+	}
+	if err := e.w.Close(); err != nil {
+		return e.fail(err)
+	}
+	return nil
+}
+
+var (
+	newFlowsParquet      = newStructParquet(decodeFlow)
+	newSecadvisorParquet = newStructParquet(decodeJSON[secadvisor.Record])
+	newVPCLogsParquet    = newStructParquet(decodeJSON[vpclogs.Record])
+)

@@ -1,0 +1,260 @@
+package encode
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/parquet-go/parquet-go"
+
+	"github.com/skyflows/skyflows/lib/awsflowlogs"
+	"github.com/skyflows/skyflows/lib/flow"
+	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/secadvisor"
+	"github.com/skyflows/skyflows/lib/stage"
+	"github.com/skyflows/skyflows/lib/vpclogs"
+)
+
+// testRecords makes n flows' records of a kind, one JSON text each.
+func testRecords(t testing.TB, kind string, n int) [][]byte {
+	t.Helper()
+	g := flowgen.New(3)
+	var out [][]byte
+	emit := func(rec any) {
+		b, err := json.Marshal(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, b)
+	}
+	type transformer interface {
+		Flow(*flow.Flow, func(any)) error
+	}
+	var tr transformer
+	switch kind {
+	case "secadvisor":
+		tr = secadvisor.New(secadvisor.Options{Window: time.Minute, TTL: 10 * time.Minute, EndedTTL: time.Minute})
+	case "vpclogs":
+		tr = vpclogs.New(vpclogs.Options{RejectTimeout: 5 * time.Second})
+	case "awsflowlogs":
+		tr = awsflowlogs.New(awsflowlogs.Options{Version: 5, AccountID: "123456789012", Region: "eu-west-1",
+			InterfaceID: "-", VpcID: "-", SubnetID: "-", InstanceID: "-", AzID: "-", Action: "ACCEPT"})
+	}
+	for range n {
+		f := g.Flow()
+		if tr == nil {
+			emit(f)
+			continue
+		}
+		tr.Flow(f, emit)
+	}
+	return out
+}
+
+func writeParquet(t testing.TB, format string, recs [][]byte, o Options) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	enc, err := New(format, &buf, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range recs {
+		if err := enc.Record(r); err != nil {
+			t.Fatalf("record %d: %v: %s", i, err, r)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// roundTrip: the records of a kind, written as Parquet and read back by
+// the library, are the records that went in, value for value.
+func roundTrip[T any](t *testing.T, kind string, decode func([]byte, *T) error, extra ...[]byte) {
+	recs := append(testRecords(t, kind, 3000), extra...)
+	if len(recs) < 1000 {
+		t.Fatalf("%d records", len(recs))
+	}
+	for _, codec := range ParquetCodecs {
+		data := writeParquet(t, kind+"-parquet", recs, Options{Compression: codec})
+		r := parquet.NewGenericReader[T](bytes.NewReader(data))
+		got := make([]T, len(recs)+1)
+		n, err := r.Read(got)
+		if err != nil && err != io.EOF {
+			t.Fatal(err)
+		}
+		if n != len(recs) {
+			t.Fatalf("%s: %d rows read, %d written", codec, n, len(recs))
+		}
+		for i, raw := range recs {
+			var want T
+			if err := decode(raw, &want); err != nil {
+				t.Fatal(err)
+			}
+			// As JSON: an empty map and none read alike.
+			g, _ := json.Marshal(got[i])
+			w, _ := json.Marshal(want)
+			if !bytes.Equal(g, w) {
+				t.Fatalf("%s: row %d:\n got %s\nwant %s", codec, i, g, w)
+			}
+		}
+	}
+}
+
+func TestParquetFlows(t *testing.T) { roundTrip(t, "flows", decodeFlow) }
+func TestParquetSecadvisor(t *testing.T) {
+	// Enriched records too: Context, NodeType, Extend, SKIPDATA and NODATA.
+	enriched, err := os.ReadFile("../transform/testdata/secadvisor-enrich.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	extra := append(bytes.Split(bytes.TrimSpace(enriched), []byte("\n")),
+		[]byte(`{"Version":"1.1.0","Start":1796003700000,"Last":1796003759999,"UpdateCount":0,"LogStatus":"NODATA","LinkID":7,"Tag":"internal"}`),
+		[]byte(`{"UUID":"0daebfc496f37dcd","Version":"1.1.0","Network":{"Protocol":"IPV4","A":"10.0.0.1","B":"10.0.0.2"},"Start":1796003700000,"Last":1796003700000,"UpdateCount":0,"LogStatus":"SKIPDATA","Tag":"internal"}`))
+	all := bytes.Join(append(testRecords(t, "secadvisor", 3000), extra...), nil)
+	for _, want := range []string{`"LogStatus":"NODATA"`, `"LogStatus":"SKIPDATA"`, `"Context":`, `"Extend":`, `"FinishType":"SYN_RST"`} {
+		if !bytes.Contains(all, []byte(want)) {
+			t.Fatalf("no record has %s", want)
+		}
+	}
+	roundTrip(t, "secadvisor", decodeJSON[secadvisor.Record], extra...)
+}
+func TestParquetVPCLogs(t *testing.T) { roundTrip(t, "vpclogs", decodeJSON[vpclogs.Record]) }
+
+// TestParquetAWS: AWS records come back with AWS's Parquet column names
+// and types, '-' as null.
+func TestParquetAWS(t *testing.T) {
+	recs := testRecords(t, "awsflowlogs", 3000)
+	data := writeParquet(t, "awsflowlogs-parquet", recs, Options{})
+	f, err := parquet.OpenFile(bytes.NewReader(data), int64(len(data)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	schema := f.Schema()
+	for name, kind := range map[string]parquet.Kind{"version": parquet.Int32, "srcport": parquet.Int32, "protocol": parquet.Int32,
+		"packets": parquet.Int64, "bytes": parquet.Int64, "start": parquet.Int64, "end": parquet.Int64, "tcp_flags": parquet.Int32,
+		"srcaddr": parquet.ByteArray, "log_status": parquet.ByteArray, "flow_direction": parquet.ByteArray, "traffic_path": parquet.Int32} {
+		col, ok := schema.Lookup(name)
+		if !ok || col.Node.Type().Kind() != kind || !col.Node.Optional() {
+			t.Errorf("column %s: %v %v", name, ok, col.Node)
+		}
+	}
+	if len(schema.Columns()) != 29 {
+		t.Errorf("%d columns, want v5's 29", len(schema.Columns()))
+	}
+	rows := parquet.NewGenericReader[map[string]any](bytes.NewReader(data), schema)
+	got := make([]map[string]any, len(recs)+1)
+	for i := range got {
+		got[i] = map[string]any{}
+	}
+	n, err := rows.Read(got)
+	if err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	if n != len(recs) {
+		t.Fatalf("%d rows, %d records", n, len(recs))
+	}
+	for i, raw := range recs {
+		var want map[string]any
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.UseNumber()
+		dec.Decode(&want)
+		delete(want, "Tag")
+		for field, v := range want {
+			col := strings.ReplaceAll(field, "-", "_")
+			g := got[i][col]
+			switch v := v.(type) {
+			case json.Number:
+				n, _ := strconv.ParseInt(string(v), 10, 64)
+				if toInt(g) != n {
+					t.Fatalf("row %d %s: got %v, want %v", i, col, g, v)
+				}
+			case string:
+				if _, integer := awsTypes[field]; integer && v == "-" {
+					if g != nil {
+						t.Fatalf("row %d %s: got %v, want null", i, col, g)
+					}
+				} else if g != v {
+					t.Fatalf("row %d %s: got %v (%T), want %q", i, col, g, g, v)
+				}
+			}
+		}
+	}
+}
+
+func toInt(v any) int64 {
+	switch v := v.(type) {
+	case int32:
+		return int64(v)
+	case int64:
+		return v
+	}
+	return -1
+}
+
+// TestParquetRefused: a record of another shape is refused, nothing of
+// it written, and the file stays readable.
+func TestParquetRefused(t *testing.T) {
+	recs := testRecords(t, "awsflowlogs", 200)
+	var buf bytes.Buffer
+	enc, _ := New("awsflowlogs-parquet", &buf, Options{})
+	first := bytes.Replace(recs[0], []byte(`"version":5`), []byte(`"version":"x"`), 1)
+	for _, bad := range [][]byte{first, []byte(`{"version":2}`), []byte(`{"nope":1}`), []byte(`not json`)} {
+		if err := enc.Record(bad); !stage.IsBadInput(err) {
+			t.Errorf("%s: taken as first record, or not bad input: %v", bad, err)
+		}
+	}
+	for _, r := range recs {
+		if err := enc.Record(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, bad := range [][]byte{[]byte(`{"version":2}`), recs[0][:len(recs[0])-1], bytes.Replace(recs[0], []byte(`"packets":`), []byte(`"packets":"many","x":`), 1)} {
+		if err := enc.Record(bad); !stage.IsBadInput(err) {
+			t.Errorf("%s: taken, or not bad input: %v", bad, err)
+		}
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	f, err := parquet.OpenFile(bytes.NewReader(buf.Bytes()), int64(buf.Len()))
+	if err != nil || f.NumRows() != int64(len(recs)) {
+		t.Fatalf("%v, %d rows", err, f.NumRows())
+	}
+	var buf2 bytes.Buffer
+	enc, _ = New("vpclogs-parquet", &buf2, Options{})
+	if err := enc.Record([]byte(`{"initiator_port":"x"}`)); !stage.IsBadInput(err) {
+		t.Error("a string port taken")
+	}
+	if err := enc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if f, err := parquet.OpenFile(bytes.NewReader(buf2.Bytes()), int64(buf2.Len())); err != nil || f.NumRows() != 0 {
+		t.Fatalf("empty file: %v", err)
+	}
+}
+
+// BenchmarkParquet writes generated flows and each kind of record.
+func BenchmarkParquet(b *testing.B) {
+	var in bytes.Buffer
+	flowgen.New(1).Write(&in, 20000)
+	lines := bytes.Split(bytes.TrimSpace(in.Bytes()), []byte("\n"))
+	b.SetBytes(int64(in.Len()))
+	for b.Loop() {
+		enc, _ := New("flows-parquet", io.Discard, Options{})
+		for _, l := range lines {
+			if err := enc.Record(l); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := enc.Close(); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
