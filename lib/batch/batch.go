@@ -216,9 +216,6 @@ func (b *batcher) start(recover bool) error {
 		b.spool.lock.Close()
 		return err
 	}
-	if b.journal.cut > 0 {
-		fmt.Fprintf(b.errw, "sky-batch: the last run was stopped %d bytes into a record, whose rest it never read: that record is bad input\n", b.journal.cut)
-	}
 	if recover {
 		err = b.recover(b.journal.seq)
 	}
@@ -669,6 +666,9 @@ func (b *batcher) Close() error {
 	}
 	if !b.quiet {
 		fmt.Fprintf(b.errw, "sky-batch: %d objects, %d records, %d bytes\n", b.objects.Load(), b.records.Load(), b.bytes.Load())
+		if b.journal != nil && b.journal.cut.Load() {
+			fmt.Fprintln(b.errw, "sky-batch: the last run was killed in the middle of a record whose rest did not follow: that record was bad input, alone on its line")
+		}
 	}
 	return err
 }

@@ -698,8 +698,11 @@ func TestZstd(t *testing.T) {
 }
 
 // TestInputCutShort: a run killed in the middle of reading a record
-// leaves it cut short in the input journal; the next run reports it as
-// bad input, alone, and its own first record is whole.
+// leaves it cut short in the input journal. When the next run's input
+// goes on with the rest (stdin a file read on from the same offset), the
+// record is whole; when it does not (the pipe's writer died with the
+// run), the cut record is bad input, alone, and the new first record is
+// whole.
 func TestInputCutShort(t *testing.T) {
 	spool := t.TempDir()
 	in := tagged(t, 20)
@@ -717,7 +720,7 @@ func TestInputCutShort(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if !strings.Contains(errs, fmt.Sprintf("stopped %d bytes into a record", len(cut))) || !strings.Contains(errs, "bad 1") {
+	if !strings.Contains(errs, "killed in the middle of a record whose rest did not follow") || !strings.Contains(errs, "bad 1") {
 		t.Errorf("stderr: %s", errs)
 	}
 	var got []string
@@ -731,5 +734,24 @@ func TestInputCutShort(t *testing.T) {
 	}
 	if len(got) != 9 {
 		t.Errorf("%d records stored by the second run, want 9 (1 replayed, 8 new)", len(got))
+	}
+
+	// The rest follows: the record is whole, nothing is bad.
+	spool = t.TempDir()
+	run(t, lines[0], "--spool", spool)
+	if err := os.WriteFile(filepath.Join(spool, openDir, inputJournal), journal, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rest := append(bytes.Clone(lines[11][len(cut):]), bytes.Join(lines[12:], nil)...)
+	out, errs, code = run(t, rest, "--spool", spool, "--max-records", "1000")
+	if code != 0 || !strings.Contains(errs, "bad 0") || strings.Contains(errs, "killed in the middle") {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	got = got[:0]
+	for _, m := range manifests(t, out) {
+		got = append(got, contents(t, spool, m)...)
+	}
+	if want := withoutTag(strings.TrimSpace(string(lines[11]))); len(got) != 10 || !slices.Contains(got, want) {
+		t.Errorf("%d records; the cut one whole: %v", len(got), slices.Contains(got, want))
 	}
 }

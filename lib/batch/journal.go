@@ -9,9 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
 )
 
 // The input journal, open/input, holds every byte sky-batch reads, written
@@ -47,9 +50,17 @@ type journal struct {
 	base      int64 // the input offset of f's first byte
 	committed int64 // bytes of f committed
 	seq       int64 // the last sequence number committed
-	// cut is the length of the record an earlier run was stopped in the
-	// middle of reading (0: none); it is a line of its own now.
-	cut int
+	// partial is the record an earlier run was stopped in the middle of
+	// reading, at the end of the replay; the first line of new input
+	// tells whether its rest follows (a file read on from the same
+	// offset) or went with the earlier run (a pipe whose writer died).
+	partial []byte
+	// cut is set when the rest did not follow: the record ends where the
+	// earlier run stopped, alone on its line.
+	cut atomic.Bool
+	// pending is new input held back behind the newline that ends a cut
+	// record; it is in the file already.
+	pending []byte
 }
 
 // openJournal opens the spool's input journal. The uncommitted input of
@@ -73,11 +84,7 @@ func openJournal(dir string) (*journal, error) {
 		j.seq = 0
 	}
 	if len(tail) > 0 && tail[len(tail)-1] != '\n' {
-		// The earlier run stopped in the middle of a record, whose rest
-		// went with it: that record ends here, and new input does not
-		// run into it.
-		j.cut = len(tail) - bytes.LastIndexByte(tail, '\n') - 1
-		tail = append(tail, '\n')
+		j.partial = bytes.Clone(tail[bytes.LastIndexByte(tail, '\n')+1:])
 	}
 	// The tail alone in a new file, renamed over the old one.
 	if j.f, err = j.startOver(tail); err != nil {
@@ -111,6 +118,11 @@ func (j *journal) Read(p []byte) (int, error) {
 		}
 		j.replay = nil
 	}
+	if len(j.pending) > 0 {
+		n := copy(p, j.pending)
+		j.pending = j.pending[n:]
+		return n, nil
+	}
 	f, off, err := j.prepare(int64(len(p)))
 	if err != nil {
 		return 0, err
@@ -127,12 +139,43 @@ func (j *journal) Read(p []byte) (int, error) {
 			return 0, fmt.Errorf("spool: input journal: %w", rerr)
 		}
 	}
+	if n > 0 && j.partial != nil {
+		return j.afterPartial(p, f, off, n, err)
+	}
 	if n > 0 {
 		j.mu.Lock()
 		j.size += int64(n)
 		j.mu.Unlock()
 	}
 	return n, err
+}
+
+// afterPartial handles the first new input after a replay that ended in
+// the middle of a record: when the record and the input's first line do
+// not make one JSON text, the record was cut, and a newline goes between
+// them, in the journal too. Undecided (no newline in what came), the
+// input is taken as the record's rest.
+func (j *journal) afterPartial(p []byte, f *os.File, off int64, n int, err error) (int, error) {
+	partial := j.partial
+	j.partial = nil
+	k := bytes.IndexByte(p[:n], '\n')
+	if k < 0 || jsonscan.Valid(append(partial, p[:k]...)) == nil {
+		j.mu.Lock()
+		j.size += int64(n)
+		j.mu.Unlock()
+		return n, err
+	}
+	data := append([]byte{'\n'}, p[:n]...)
+	if _, werr := f.WriteAt(data, off); werr != nil {
+		return 0, fmt.Errorf("spool: input journal: %w", werr)
+	}
+	j.cut.Store(true)
+	j.mu.Lock()
+	j.size += int64(len(data))
+	j.mu.Unlock()
+	m := copy(p, data)
+	j.pending = data[m:]
+	return m, err
 }
 
 // errNoMove: the input is not one the kernel moves into a file.
