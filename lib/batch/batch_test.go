@@ -11,12 +11,14 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	kgzip "github.com/klauspost/compress/gzip"
 	"github.com/klauspost/compress/zstd"
+	"github.com/parquet-go/parquet-go"
 
 	"github.com/skyflows/skyflows/lib/flowgen"
 )
@@ -694,6 +696,50 @@ func TestZstd(t *testing.T) {
 	}
 	if _, errs, code := run(t, in, "--spool", t.TempDir(), "--compress", "zstd", "--level", "23"); code != 2 {
 		t.Errorf("--level 23: exit %d: %s", code, errs)
+	}
+}
+
+// TestParquet: --format flows-parquet makes .parquet objects, pages
+// compressed as --compress says and the object not (no Content-Encoding),
+// with the manifest and metadata of any object; every record is a row.
+// The AWS layout names them as AWS does.
+func TestParquet(t *testing.T) {
+	in := tagged(t, 3000)
+	for _, codec := range []string{"gzip", "snappy", "zstd", "none"} {
+		spool := t.TempDir()
+		out, errs, code := run(t, in, "--spool", spool, "--format", "flows-parquet", "--compress", codec, "--max-records", "1000")
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", codec, code, errs)
+		}
+		rows := 0
+		for _, m := range manifests(t, out) {
+			if !strings.HasSuffix(m.Key, ".parquet") || m.ContentEncoding != "" || m.ContentType != "application/vnd.apache.parquet" {
+				t.Errorf("%s: %s, encoding %q, type %q", codec, m.Key, m.ContentEncoding, m.ContentType)
+			}
+			if m.Metadata["num-records"] != strconv.Itoa(m.Records) || m.FirstTimestamp == 0 || m.LastTimestamp < m.FirstTimestamp {
+				t.Errorf("%s: manifest %+v", codec, m)
+			}
+			f, err := os.Open(filepath.Join(spool, m.Path))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st, _ := f.Stat()
+			pf, err := parquet.OpenFile(f, st.Size())
+			if err != nil {
+				t.Fatalf("%s: %s: %v", codec, m.Key, err)
+			}
+			if pf.NumRows() != int64(m.Records) || st.Size() != m.Bytes {
+				t.Errorf("%s: %d rows, %d records; %d bytes, manifest %d", codec, pf.NumRows(), m.Records, st.Size(), m.Bytes)
+			}
+			rows += m.Records
+			f.Close()
+		}
+		if rows != 3000 {
+			t.Errorf("%s: %d rows", codec, rows)
+		}
+	}
+	if _, errs, code := run(t, in, "--spool", t.TempDir(), "--format", "flows-parquet", "--compress", "lz5"); code != 2 || !strings.Contains(errs, "for Parquet pages") {
+		t.Errorf("--compress lz5: exit %d: %s", code, errs)
 	}
 }
 
