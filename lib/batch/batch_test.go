@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -737,6 +738,23 @@ func TestParquet(t *testing.T) {
 		if rows != 3000 {
 			t.Errorf("%s: %d rows", codec, rows)
 		}
+	}
+	// --format parquet tells the kind by the first record; the AWS layouts
+	// name the files as AWS's Parquet ones, Hive partitions included.
+	out, errs, code := run(t, in, "--spool", t.TempDir(), "--format", "parquet", "--layout", "aws-hive", "--group-by", "none",
+		"--var", "account=123456789012", "--var", "region=eu-west-1", "--var", "flowlog=fl-1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	hive := regexp.MustCompile(`^AWSLogs/aws-account-id=123456789012/aws-service=vpcflowlogs/aws-region=eu-west-1/year=\d{4}/month=\d\d/day=\d\d/123456789012_vpcflowlogs_eu-west-1_fl-1_\d{8}T\d{4}Z_[0-9a-f]{8}\.log\.parquet$`)
+	ms := manifests(t, out)
+	for _, m := range ms {
+		if !hive.MatchString(m.Key) {
+			t.Errorf("key %s", m.Key)
+		}
+	}
+	if len(ms) == 0 {
+		t.Error("no object")
 	}
 	if _, errs, code := run(t, in, "--spool", t.TempDir(), "--format", "flows-parquet", "--compress", "lz5"); code != 2 || !strings.Contains(errs, "for Parquet pages") {
 		t.Errorf("--compress lz5: exit %d: %s", code, errs)

@@ -62,6 +62,7 @@ var Formats = map[string]Format{
 	"awsflowlogs-csv": {"awsflowlogs-csv", "text/csv", newAWSCSV},
 	"vpclogs":         {"vpclogs", "application/json", newVPCLogs},
 
+	"parquet":             {"parquet", parquetType, newAnyParquet},
 	"awsflowlogs-parquet": {"awsflowlogs-parquet", parquetType, newAWSParquet},
 	"vpclogs-parquet":     {"vpclogs-parquet", parquetType, newVPCLogsParquet},
 	"secadvisor-parquet":  {"secadvisor-parquet", parquetType, newSecadvisorParquet},

@@ -42,7 +42,9 @@ var ParquetCodecs = []string{"gzip", "snappy", "zstd", "none"}
 const ParquetGzipLevel = 4
 
 // IsParquet reports whether a format writes Parquet.
-func IsParquet(format string) bool { return strings.HasSuffix(format, "-parquet") }
+func IsParquet(format string) bool {
+	return format == "parquet" || strings.HasSuffix(format, "-parquet")
+}
 
 // parquetCodec is the page compression of the options.
 func parquetCodec(o Options) (compress.Codec, error) {
@@ -351,6 +353,50 @@ func (e *awsParquet) Close() error {
 		return e.fail(err)
 	}
 	return nil
+}
+
+// anyParquet is the parquet format: the first record tells which kind of
+// record the file holds, by fields that only that kind has.
+type anyParquet struct {
+	out io.Writer
+	o   Options
+	enc Encoder
+}
+
+func newAnyParquet(w io.Writer, o Options) Encoder { return &anyParquet{out: w, o: o} }
+
+// kinds tell a record's kind by a field only it has, tried in order.
+var kinds = []struct {
+	field string
+	new   func(io.Writer, Options) Encoder
+}{
+	{"srcaddr", newAWSParquet},
+	{"initiator_ip", newVPCLogsParquet},
+	{"LogStatus", newSecadvisorParquet},
+	{"UUID", newFlowsParquet},
+}
+
+func (e *anyParquet) Record(raw []byte) error {
+	if e.enc == nil {
+		for _, k := range kinds {
+			if _, _, ok := jsonscan.Get(raw, k.field); ok {
+				e.enc = k.new(e.out, e.o)
+				break
+			}
+		}
+		if e.enc == nil {
+			return stage.BadInput(fmt.Errorf("not a flow, nor a secadvisor, AWS or IBM flow log record: no UUID, LogStatus, srcaddr or initiator_ip"))
+		}
+	}
+	return e.enc.Record(raw)
+}
+
+// Close ends the file; without a record, there is none.
+func (e *anyParquet) Close() error {
+	if e.enc == nil {
+		return nil
+	}
+	return e.enc.Close()
 }
 
 var (

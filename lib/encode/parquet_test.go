@@ -198,6 +198,23 @@ func toInt(v any) int64 {
 	return -1
 }
 
+// TestParquetAny: --format parquet writes each kind as its own format
+// does, told by the first record.
+func TestParquetAny(t *testing.T) {
+	for _, kind := range []string{"flows", "secadvisor", "vpclogs", "awsflowlogs"} {
+		recs := testRecords(t, kind, 500)
+		own := writeParquet(t, kind+"-parquet", recs, Options{})
+		got := writeParquet(t, "parquet", recs, Options{})
+		if !bytes.Equal(got, own) {
+			t.Errorf("%s: --format parquet wrote %d bytes, %s-parquet %d", kind, len(got), kind, len(own))
+		}
+	}
+	enc, _ := New("parquet", io.Discard, Options{})
+	if err := enc.Record([]byte(`{"a":1}`)); !stage.IsBadInput(err) {
+		t.Errorf("an unknown record: %v", err)
+	}
+}
+
 // TestParquetRefused: a record of another shape is refused, nothing of
 // it written, and the file stays readable.
 func TestParquetRefused(t *testing.T) {
