@@ -70,12 +70,35 @@ var strict = jsoniter.ConfigCompatibleWithStandardLibrary
 // structParquet writes records that decode into T, a struct whose
 // parquet tags give the schema.
 type structParquet[T any] struct {
+	sink
 	out    io.Writer
 	o      Options
 	w      *parquet.GenericWriter[T]
 	rows   []T
 	decode func(raw []byte, v *T) error
-	err    error
+}
+
+// sink is what the Parquet encoders share: the error that stopped one,
+// and its end.
+type sink struct{ err error }
+
+func (s *sink) fail(err error) error {
+	s.err = fmt.Errorf("parquet: %w", err)
+	return s.err
+}
+
+// finish hands the writer the rows held (flush, when any are) and writes
+// the footer.
+func (s *sink) finish(held int, flush func() error, w io.Closer) error {
+	if held > 0 {
+		if err := flush(); err != nil {
+			return err
+		}
+	}
+	if err := w.Close(); err != nil {
+		return s.fail(err)
+	}
+	return nil
 }
 
 func newStructParquet[T any](decode func([]byte, *T) error) func(io.Writer, Options) Encoder {
@@ -125,11 +148,6 @@ func (e *structParquet[T]) flush() error {
 	return nil
 }
 
-func (e *structParquet[T]) fail(err error) error {
-	e.err = fmt.Errorf("parquet: %w", err)
-	return e.err
-}
-
 // Close writes what is left and the footer; a file without records has
 // the schema and no row.
 func (e *structParquet[T]) Close() error {
@@ -141,15 +159,7 @@ func (e *structParquet[T]) Close() error {
 			return err
 		}
 	}
-	if len(e.rows) > 0 {
-		if err := e.flush(); err != nil {
-			return err
-		}
-	}
-	if err := e.w.Close(); err != nil {
-		return e.fail(err)
-	}
-	return nil
+	return e.finish(len(e.rows), e.flush, e.w)
 }
 
 // decodeFlow reads a raw Skydive flow, every field.
@@ -169,13 +179,13 @@ func decodeJSON[T any](raw []byte, v *T) error {
 // the columns of the records' version, named with underscores, integers
 // as INT32 or INT64, '-' as null.
 type awsParquet struct {
+	sink
 	out    io.Writer
 	o      Options
 	w      *parquet.Writer
 	fields []string // of the first record, in order
 	column []int    // each field's column in the schema
 	rows   []parquet.Row
-	err    error
 }
 
 // awsTypes are the integer columns of AWS's Parquet flow logs; the
@@ -333,26 +343,13 @@ func (e *awsParquet) flush() error {
 	return nil
 }
 
-func (e *awsParquet) fail(err error) error {
-	e.err = fmt.Errorf("parquet: %w", err)
-	return e.err
-}
-
 // Close writes what is left and the footer; without a record, whose
 // fields make the schema, it writes nothing.
 func (e *awsParquet) Close() error {
 	if e.err != nil || e.w == nil {
 		return e.err
 	}
-	if len(e.rows) > 0 {
-		if err := e.flush(); err != nil {
-			return err
-		}
-	}
-	if err := e.w.Close(); err != nil {
-		return e.fail(err)
-	}
-	return nil
+	return e.finish(len(e.rows), e.flush, e.w)
 }
 
 // anyParquet is the parquet format: the first record tells which kind of
