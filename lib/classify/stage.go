@@ -17,6 +17,7 @@ import (
 
 // Run is the sky-classify command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	errw = &stage.LockedWriter{W: errw} // the topology's subscription reports too
 	// One classifier and one topology for every worker.
 	var (
 		once   sync.Once

@@ -34,7 +34,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 // RunContext is Run under a parent context, which tests cancel in place
 // of a signal.
 func RunContext(ctx context.Context, args []string, in io.Reader, out, errw io.Writer) int {
-	errw = &lockedWriter{w: errw} // the workers report too
+	errw = &stage.LockedWriter{W: errw} // the workers report too
 	return stage.Lines{
 		Name:  "sky-s3put",
 		Usage: "upload the finished objects of sky-batch's spool, and those its manifest lines name, to S3",
@@ -70,18 +70,6 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "storage-class", EnvVars: []string{"SKY_S3_STORAGE_CLASS"}, Usage: "the `CLASS` (STANDARD, STANDARD_IA, GLACIER_IR...)"},
 		&cli.BoolFlag{Name: "create-bucket", Usage: "create the bucket if it does not exist"},
 	}
-}
-
-// lockedWriter serialises writes from several goroutines.
-type lockedWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
 }
 
 // Stored is the line printed for each object the store confirmed.

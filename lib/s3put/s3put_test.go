@@ -22,6 +22,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/batch"
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // The tests run against a real versitygw that scripts/s3local.sh starts;
@@ -509,10 +510,10 @@ func TestSignalDuringOutage(t *testing.T) {
 	ln.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	var out, stderr bytes.Buffer
-	errw := &lockedWriter{w: &stderr}
+	errw := &stage.LockedWriter{W: &stderr}
 	said := func() string {
-		errw.mu.Lock()
-		defer errw.mu.Unlock()
+		errw.Mu.Lock()
+		defer errw.Mu.Unlock()
 		return stderr.String()
 	}
 	done := make(chan int)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"strconv"
-	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -35,15 +34,9 @@ type Live struct {
 }
 
 // Start follows the topology of the analyzers the flags name, and waits
-// for it at most --topology-wait.
+// for it at most --topology-wait. The subscription calls logf from its
+// own goroutine.
 func Start(c *cli.Context, name string, onChange func(*Graph), logf func(string, ...any)) (*Live, error) {
-	var mu sync.Mutex // the subscription logs from its own goroutine
-	unlocked := logf
-	logf = func(format string, a ...any) {
-		mu.Lock()
-		defer mu.Unlock()
-		unlocked(format, a...)
-	}
 	src := &Source{ReadTimeout: 15 * time.Second, MaxBackoff: 30 * time.Second, Logf: logf}
 	host, err := os.Hostname()
 	if err != nil {

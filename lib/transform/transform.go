@@ -69,6 +69,7 @@ func names() []string {
 
 // Run is the sky-transform command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
+	errw = &stage.LockedWriter{W: errw} // the topology's subscription reports too
 	flags := []cli.Flag{
 		&cli.StringFlag{Name: "to", Value: "none", EnvVars: []string{"SKY_TRANSFORM"},
 			Usage: "target `FORMAT`: " + strings.Join(names(), ", ") + " (none passes records byte for byte)"},
