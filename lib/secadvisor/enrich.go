@@ -68,9 +68,6 @@ func (e *Enricher) ParseExtend(values []string) error {
 	return nil
 }
 
-// Extends reports whether any --extend was given.
-func (e *Enricher) Extends() bool { return len(e.extend) > 0 }
-
 // enrich fills the topology fields of a flow's record.
 func (e *Enricher) enrich(rec *Record, f *flow.Flow) {
 	if f.Network == nil {
