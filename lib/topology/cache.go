@@ -1,9 +1,6 @@
 package topology
 
-import (
-	"fmt"
-	"net/netip"
-)
+import "fmt"
 
 // Cache answers lookups for one goroutine, from what it asked before
 // until the graph changes, and counts them for a summary.
@@ -33,7 +30,7 @@ func (c *Cache) Flow(a, b, captureTID string) (ends [2]*Context, nodeType string
 			c.unresolved++
 		}
 	}
-	return ends, c.NodeType(captureTID)
+	return ends, c.nodeType(captureTID)
 }
 
 // fresh forgets the answers of another graph, or too many.
@@ -46,6 +43,10 @@ func (c *Cache) fresh() {
 // NodeType is G.NodeType, remembered.
 func (c *Cache) NodeType(tid string) string {
 	c.fresh()
+	return c.nodeType(tid)
+}
+
+func (c *Cache) nodeType(tid string) string {
 	t, ok := c.types[tid]
 	if !ok {
 		t = c.G.NodeType(tid)
@@ -58,11 +59,10 @@ func (c *Cache) resolve(text, captureTID string) *Context {
 	if ctx, hit := c.addrs[text]; hit {
 		return ctx
 	}
-	addr, err := netip.ParseAddr(text)
-	if err != nil {
+	addr, ok := parseAddr(text)
+	if !ok {
 		return nil
 	}
-	addr = addr.Unmap()
 	ctx, ok, general := c.G.resolveAddr(addr, captureTID)
 	var answer *Context
 	if ok {

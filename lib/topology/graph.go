@@ -132,18 +132,11 @@ func (g *Graph) Replace(nodes []*node, edges map[string]edge) {
 // SetNode adds a node or replaces its metadata.
 func (g *Graph) SetNode(n *node) {
 	g.mu.Lock()
-	old := g.s.nodes[n.id]
-	if old != nil && old.same(n) {
+	if old := g.s.nodes[n.id]; old != nil && old.same(n) {
 		g.mu.Unlock()
 		return // the no-change refreshes of capturing interfaces
 	}
-	if old != nil {
-		g.s.unindex(old)
-		old.copyFields(n)
-		g.s.index(old)
-	} else {
-		g.s.addNode(n)
-	}
+	g.s.addNode(n)
 	g.mu.Unlock()
 	g.changed()
 }
@@ -322,13 +315,13 @@ func (s *state) unindex(n *node) {
 // host of the interface whose routing source it is. A container is named
 // by its pod when a pod lists its id. ok is false when none answers.
 func (g *Graph) Resolve(addr, captureTID string) (c Context, ok bool) {
-	a, err := netip.ParseAddr(addr)
-	if err != nil {
+	a, ok := parseAddr(addr)
+	if !ok {
 		return Context{}, false
 	}
 	g.mu.RLock()
 	defer g.mu.RUnlock()
-	return g.s.resolve(a.Unmap(), g.s.byTID[captureTID])
+	return g.s.resolve(a, g.s.byTID[captureTID])
 }
 
 // resolveAddr is Resolve for a parsed address; general tells whether the
