@@ -5,7 +5,9 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
+	"strconv"
 
 	"github.com/urfave/cli/v2"
 )
@@ -21,6 +23,29 @@ func ClientFlags() []cli.Flag {
 		&cli.StringFlag{Name: "key-file", EnvVars: []string{"SKY_ANALYZER_KEY_FILE"}, TakesFile: true, Usage: "client key `FILE` (PEM)"},
 		&cli.BoolFlag{Name: "insecure-skip-verify", EnvVars: []string{"SKY_ANALYZER_INSECURE"}, Usage: "do not verify the analyzer's certificate (insecure)"},
 	}
+}
+
+// DefaultHostID is an X-Host-ID unique to this process:
+// HOSTNAME-PROGRAM-PID.
+func DefaultHostID(program string) string {
+	host, err := os.Hostname()
+	if err != nil {
+		host = "localhost"
+	}
+	return host + "-" + program + "-" + strconv.Itoa(os.Getpid())
+}
+
+// Endpoints are the subscription URLs of the --analyzer addresses.
+func Endpoints(addrs []string) ([]*url.URL, error) {
+	var urls []*url.URL
+	for _, a := range addrs {
+		u, err := Endpoint(a)
+		if err != nil {
+			return nil, fmt.Errorf("--analyzer: %w", err)
+		}
+		urls = append(urls, u)
+	}
+	return urls, nil
 }
 
 // FromFlags sets the credentials and TLS of o from ClientFlags.

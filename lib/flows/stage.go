@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -41,14 +40,6 @@ func RunContext(ctx context.Context, args []string, in io.Reader, out, errw io.W
 		return run(c, cfg, in, out, errw)
 	}
 	return stage.ExecuteContext(ctx, app, args)
-}
-
-func defaultHostID() string {
-	host, err := os.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
-	return host + "-sky-flows-" + strconv.Itoa(os.Getpid())
 }
 
 func flags() []cli.Flag {
@@ -113,14 +104,11 @@ func configure(c *cli.Context) (*config, error) {
 		Timeout: 10 * time.Second,
 	}
 	if cfg.opts.HostID == "" {
-		cfg.opts.HostID = defaultHostID()
+		cfg.opts.HostID = analyzer.DefaultHostID(name)
 	}
-	for _, a := range c.StringSlice("analyzer") {
-		u, err := analyzer.Endpoint(a)
-		if err != nil {
-			return nil, stage.Usagef("--analyzer: %v", err)
-		}
-		cfg.urls = append(cfg.urls, u)
+	var err error
+	if cfg.urls, err = analyzer.Endpoints(c.StringSlice("analyzer")); err != nil {
+		return nil, stage.Usagef("%v", err)
 	}
 	if cfg.readTimeout <= 0 || cfg.bufferSize <= 0 || cfg.maxBackoff <= 0 {
 		return nil, stage.Usagef("--read-timeout, --buffer-size and --max-backoff must be positive")

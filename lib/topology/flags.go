@@ -3,8 +3,6 @@ package topology
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -37,22 +35,14 @@ type Live struct {
 // for it at most --topology-wait. The subscription calls logf from its
 // own goroutine.
 func Start(c *cli.Context, name string, onChange func(*Graph), logf func(string, ...any)) (*Live, error) {
-	src := &Source{ReadTimeout: 15 * time.Second, MaxBackoff: 30 * time.Second, Logf: logf}
-	host, err := os.Hostname()
-	if err != nil {
-		host = "localhost"
-	}
-	src.Options = analyzer.Options{HostID: host + "-" + name + "-topology-" + strconv.Itoa(os.Getpid()),
-		ClientType: "skyflows", Timeout: 10 * time.Second}
+	src := &Source{ReadTimeout: 15 * time.Second, MaxBackoff: 30 * time.Second, Logf: logf,
+		Options: analyzer.Options{HostID: analyzer.DefaultHostID(name + "-topology"), ClientType: "skyflows", Timeout: 10 * time.Second}}
 	if err := analyzer.FromFlags(c, &src.Options); err != nil {
 		return nil, err
 	}
-	for _, a := range c.StringSlice("analyzer") {
-		u, err := analyzer.Endpoint(a)
-		if err != nil {
-			return nil, fmt.Errorf("--analyzer: %w", err)
-		}
-		src.URLs = append(src.URLs, u)
+	var err error
+	if src.URLs, err = analyzer.Endpoints(c.StringSlice("analyzer")); err != nil {
+		return nil, err
 	}
 	if len(src.URLs) == 0 {
 		return nil, fmt.Errorf("--analyzer: none given")
