@@ -55,10 +55,10 @@ func (g *graph) apply(frame []byte) error {
 		clear(g.edges)
 		g.order = g.order[:0]
 		for _, n := range all.Nodes {
-			g.set(g.nodes, n)
+			g.set(g.nodes, idOf(n), n)
 		}
 		for _, e := range all.Edges {
-			g.set(g.edges, e)
+			g.set(g.edges, idOf(e), e)
 		}
 		return nil
 	}
@@ -68,24 +68,36 @@ func (g *graph) apply(frame []byte) error {
 	}
 	switch m.Type {
 	case "NodeAdded", "NodeUpdated":
-		g.set(g.nodes, m.Obj)
+		g.set(g.nodes, id.ID, m.Obj)
 	case "EdgeAdded", "EdgeUpdated":
-		g.set(g.edges, m.Obj)
+		g.set(g.edges, id.ID, m.Obj)
 	case "NodeDeleted":
-		delete(g.nodes, id.ID)
+		g.drop(g.nodes, id.ID)
 	case "EdgeDeleted":
-		delete(g.edges, id.ID)
+		g.drop(g.edges, id.ID)
 	}
 	return nil
 }
 
-func (g *graph) set(m map[string]json.RawMessage, obj json.RawMessage) {
+func idOf(obj json.RawMessage) string {
 	var id struct{ ID string }
 	json.Unmarshal(obj, &id)
-	if _, ok := m[id.ID]; !ok {
-		g.order = append(g.order, id.ID)
+	return id.ID
+}
+
+// set adds or replaces an element; order keeps the order they came in.
+func (g *graph) set(m map[string]json.RawMessage, id string, obj json.RawMessage) {
+	if _, ok := m[id]; !ok {
+		g.order = append(g.order, id)
 	}
-	m[id.ID] = obj
+	m[id] = obj
+}
+
+func (g *graph) drop(m map[string]json.RawMessage, id string) {
+	if _, ok := m[id]; ok {
+		delete(m, id)
+		g.order = slices.DeleteFunc(g.order, func(o string) bool { return o == id })
+	}
 }
 
 // syncReply is the whole topology, as the reply to request uuid.
@@ -97,7 +109,6 @@ func (g *graph) syncReply(uuid string) []byte {
 	fmt.Fprintf(&b, `{"Namespace":"Graph","Type":"SyncReply","UUID":%q,"Status":200,"Obj":{"Nodes":[`, uuid)
 	list := func(m map[string]json.RawMessage) {
 		n := 0
-		g.order = slices.DeleteFunc(g.order, func(id string) bool { return g.nodes[id] == nil && g.edges[id] == nil })
 		for _, id := range g.order {
 			if obj, ok := m[id]; ok {
 				if n > 0 {
