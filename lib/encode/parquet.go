@@ -46,23 +46,28 @@ func IsParquet(format string) bool {
 	return format == "parquet" || strings.HasSuffix(format, "-parquet")
 }
 
-// parquetCodec is the page compression of the options.
-func parquetCodec(o Options) (compress.Codec, error) {
+// writerOptions are the options of a Parquet writer: the page compression
+// of o, the row group's size, this program as the writer.
+func writerOptions(o Options) ([]parquet.WriterOption, error) {
+	var codec compress.Codec
 	switch o.Compression {
 	case "", "gzip":
 		level := o.Level
 		if level == 0 {
 			level = ParquetGzipLevel
 		}
-		return &pgzip.Codec{Level: level}, nil
+		codec = &pgzip.Codec{Level: level}
 	case "snappy":
-		return &parquet.Snappy, nil
+		codec = &parquet.Snappy
 	case "zstd":
-		return &pzstd.Codec{Level: pzstd.SpeedFastest, Concurrency: 1}, nil
+		codec = &pzstd.Codec{Level: pzstd.SpeedFastest, Concurrency: 1}
 	case "none":
-		return &parquet.Uncompressed, nil
+		codec = &parquet.Uncompressed
+	default:
+		return nil, fmt.Errorf("parquet page compression %q: want one of %s", o.Compression, strings.Join(ParquetCodecs, ", "))
 	}
-	return nil, fmt.Errorf("parquet page compression %q: want one of %s", o.Compression, strings.Join(ParquetCodecs, ", "))
+	return []parquet.WriterOption{parquet.Compression(codec), parquet.MaxRowsPerRowGroup(RowGroupRows),
+		parquet.CreatedBy("skyflows", "", "")}, nil
 }
 
 var strict = jsoniter.ConfigCompatibleWithStandardLibrary
@@ -109,12 +114,11 @@ func newStructParquet[T any](decode func([]byte, *T) error) func(io.Writer, Opti
 
 // open makes the writer; the schema is T's.
 func (e *structParquet[T]) open() error {
-	codec, err := parquetCodec(e.o)
+	options, err := writerOptions(e.o)
 	if err != nil {
 		return e.fail(err)
 	}
-	e.w = parquet.NewGenericWriter[T](e.out, parquet.Compression(codec), parquet.MaxRowsPerRowGroup(RowGroupRows),
-		parquet.CreatedBy("skyflows", "", ""))
+	e.w = parquet.NewGenericWriter[T](e.out, options...)
 	return nil
 }
 
@@ -211,26 +215,22 @@ func (e *awsParquet) open(raw []byte) error {
 	if err != nil {
 		return err
 	}
-	version := 0
-	for v := 2; v <= 5; v++ {
-		if slices.Equal(fields, awsflowlogs.Fields(v)) {
-			version = v
-		}
-	}
-	if version == 0 {
+	if !slices.ContainsFunc([]int{2, 3, 4, 5}, func(v int) bool { return slices.Equal(fields, awsflowlogs.Fields(v)) }) {
 		return fmt.Errorf("fields (%s) are not those of an AWS flow logs version", strings.Join(fields, " "))
 	}
-	codec, err := parquetCodec(e.o)
+	options, err := writerOptions(e.o)
 	if err != nil {
 		return e.fail(err)
 	}
+	columns := make([]string, len(fields)) // AWS's Parquet names: hyphens made underscores
 	group := parquet.Group{}
-	for _, name := range fields {
+	for i, name := range fields {
 		node, ok := awsTypes[name]
 		if !ok {
 			node = parquet.String()
 		}
-		group[strings.ReplaceAll(name, "-", "_")] = parquet.Optional(node)
+		columns[i] = strings.ReplaceAll(name, "-", "_")
+		group[columns[i]] = parquet.Optional(node)
 	}
 	schema := parquet.NewSchema("awsflowlogs", group)
 	index := map[string]int{}
@@ -238,11 +238,10 @@ func (e *awsParquet) open(raw []byte) error {
 		index[path[0]] = i
 	}
 	e.fields, e.column = fields, nil
-	for _, f := range fields {
-		e.column = append(e.column, index[strings.ReplaceAll(f, "-", "_")])
+	for _, c := range columns {
+		e.column = append(e.column, index[c])
 	}
-	e.w = parquet.NewWriter(e.out, schema, parquet.Compression(codec), parquet.MaxRowsPerRowGroup(RowGroupRows),
-		parquet.CreatedBy("skyflows", "", ""))
+	e.w = parquet.NewWriter(e.out, append(options, schema)...)
 	return nil
 }
 
