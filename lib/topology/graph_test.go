@@ -2,6 +2,7 @@ package topology
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"net/netip"
 	"os"
@@ -128,9 +129,16 @@ func TestFallbacks(t *testing.T) {
 		t.Errorf("no container: %+v", got)
 	}
 	var ids []string
-	for id, n := range g.s.nodes {
-		if n.typ == "container" && n.name == "curl-client" {
-			ids = append(ids, id)
+	for _, l := range lines {
+		var msg struct {
+			Obj struct {
+				ID       string
+				Metadata struct{ Type, Name string }
+			}
+		}
+		json.Unmarshal(l, &msg)
+		if m := msg.Obj.Metadata; m.Type == "container" && m.Name == "curl-client" && !slices.Contains(ids, msg.Obj.ID) {
+			ids = append(ids, msg.Obj.ID)
 		}
 	}
 	g = deleted(ids...)

@@ -8,7 +8,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 )
 
 // wireNode is a node or an edge as the analyzer sends it, with only the
@@ -46,30 +45,49 @@ type wireNode struct {
 }
 
 // node keeps what the lookups read.
-func (w *wireNode) node() *node {
+func (w *wireNode) node() *decoded {
 	m := &w.Metadata
-	n := &node{id: w.ID, tid: m.TID, typ: intern(m.Type), name: m.Name, manager: intern(m.Manager)}
+	d := &decoded{}
+	str := func(v string) span {
+		sp := span{uint32(len(d.data)), uint32(len(v))}
+		d.data = append(d.data, v...)
+		return sp
+	}
+	list := func(items [][16]byte) span {
+		sp := span{uint32(len(d.data)), uint32(16 * len(items))}
+		for _, it := range items {
+			d.data = append(d.data, it[:]...)
+		}
+		return sp
+	}
+	d.id, d.tid = keyOf(w.ID), keyOf(m.TID)
+	d.typ, d.name, d.manager = str(m.Type), str(m.Name), str(m.Manager)
+	var ipv4, src [][16]byte
 	for _, a := range m.IPV4 {
 		a, _, _ = strings.Cut(a, "/")
 		if addr, ok := parseAddr(a); ok {
-			n.ipv4 = append(n.ipv4, addr)
+			ipv4 = append(ipv4, ipOf(addr))
 		}
 	}
 	for _, rt := range m.RoutingTables {
-		if addr, ok := parseAddr(rt.Src); ok && !slices.Contains(n.src, addr) {
-			n.src = append(n.src, addr)
+		if addr, ok := parseAddr(rt.Src); ok && !slices.Contains(src, [16]byte(ipOf(addr))) {
+			src = append(src, ipOf(addr))
 		}
 	}
-	var hostsIP string
+	d.ipv4, d.src = list(ipv4), list(src)
+	var containerID, hostsIP, hostname string
 	switch {
 	case m.Runc != nil:
-		n.containerID, hostsIP, n.hostname = m.Runc.ContainerID, m.Runc.Hosts.IP, m.Runc.Hosts.Hostname
+		containerID, hostsIP, hostname = m.Runc.ContainerID, m.Runc.Hosts.IP, m.Runc.Hosts.Hostname
 	case m.Docker != nil:
-		n.containerID = m.Docker.ContainerID
+		containerID = m.Docker.ContainerID
 	case m.Container != nil: // Skydive 0.28 and later, runc and docker alike
-		n.containerID, hostsIP, n.hostname = m.Container.ID, m.Container.Hosts.IP, m.Container.Hosts.Hostname
+		containerID, hostsIP, hostname = m.Container.ID, m.Container.Hosts.IP, m.Container.Hosts.Hostname
 	}
-	n.hostsIP, _ = parseAddr(hostsIP)
+	d.containerID, d.hostname = keyOf(containerID), str(hostname)
+	if a, ok := parseAddr(hostsIP); ok {
+		d.hostsIP = ipOf(a)
+	}
 	if k := m.K8s; k != nil && m.Manager == "k8s" {
 		switch m.Type {
 		case "pod":
@@ -77,40 +95,25 @@ func (w *wireNode) node() *node {
 			if refs := k.Extra.ObjectMeta.OwnerReferences; len(refs) > 0 {
 				set = refs[0].Kind + ":" + k.Namespace + "/" + refs[0].Name
 			}
-			// One string holds them all, for one cache line rather than three.
-			all := name + set + LegacyName(name)
-			n.podCtx = Context{Type: Pod, Name: all[:len(name)], Set: all[len(name) : len(name)+len(set)],
-				Legacy: all[len(name)+len(set):]}
+			d.podName, d.podSet, d.podLegacy = str(name), str(set), str(LegacyName(name))
+			var ids [][16]byte
 			for _, cs := range k.Extra.Status.ContainerStatuses {
 				if _, id, ok := strings.Cut(cs.ContainerID, "://"); ok && id != "" {
-					n.podContainers = append(n.podContainers, id)
+					ids = append(ids, keyOf(id).bytes())
 				}
 			}
+			d.podContainers = list(ids)
 		case "node":
-			n.k8sAddr, _ = parseAddr(nodeAddress(k.Extra.Status.Addresses))
+			if a, ok := parseAddr(nodeAddress(k.Extra.Status.Addresses)); ok {
+				d.k8sAddr = ipOf(a)
+			}
 		}
 	}
-	return n
+	return d
 }
 
-// interned are the values of metadata with few values (Type, Manager),
-// shared by every node; at most 4096 of them.
-var interned = struct {
-	sync.Mutex
-	m map[string]string
-}{m: map[string]string{}}
-
-func intern(s string) string {
-	interned.Lock()
-	defer interned.Unlock()
-	if v, ok := interned.m[s]; ok {
-		return v
-	}
-	if len(interned.m) < 4096 {
-		interned.m[s] = s
-	}
-	return s
-}
+// edge is the edge w is.
+func (w *wireNode) edge() edge { return edge{keyOf(w.Parent), keyOf(w.Child)} }
 
 // nodeAddress is a Kubernetes node's first ExternalIP, else its first
 // InternalIP.
@@ -196,7 +199,7 @@ func (g *Graph) obj(dec *json.Decoder, namespace, typ string, status int) error 
 	case "NodeDeleted":
 		g.DeleteNode(w.ID)
 	case "EdgeAdded", "EdgeUpdated":
-		g.SetEdge(w.ID, edge{w.Parent, w.Child})
+		g.SetEdge(w.ID, w.edge())
 	case "EdgeDeleted":
 		g.DeleteEdge(w.ID)
 	}
@@ -206,8 +209,7 @@ func (g *Graph) obj(dec *json.Decoder, namespace, typ string, status int) error 
 // sync reads the {"Nodes":[...],"Edges":[...]} of a SyncReply one element
 // at a time.
 func (g *Graph) sync(dec *json.Decoder) error {
-	var nodes []*node
-	edges := map[string]edge{}
+	s := newState()
 	tok, err := dec.Token()
 	if err != nil || tok == nil {
 		return err // a null Obj: an empty graph
@@ -236,9 +238,9 @@ func (g *Graph) sync(dec *json.Decoder) error {
 				return fmt.Errorf("SyncReply: %w", err)
 			}
 			if key == "Edges" {
-				edges[w.ID] = edge{w.Parent, w.Child}
+				s.addEdge(keyOf(w.ID), w.edge())
 			} else if key == "Nodes" {
-				nodes = append(nodes, w.node())
+				s.addNode(w.node())
 			}
 		}
 		if err := expectDelim(dec, ']'); err != nil {
@@ -248,7 +250,7 @@ func (g *Graph) sync(dec *json.Decoder) error {
 	if err := expectDelim(dec, '}'); err != nil {
 		return err
 	}
-	g.Replace(nodes, edges)
+	g.replace(s)
 	return nil
 }
 
