@@ -129,13 +129,8 @@ func (r *Record) AppendJSON(b []byte) []byte {
 	}
 	peer := func(name string, c *topology.Context) {
 		if c != nil {
-			object(name, func() {
-				key("Type")
-				b = jsonscan.AppendString(b, c.Type)
-				key("Name")
-				b = jsonscan.AppendString(b, c.Name)
-				str("Set", c.Set)
-			})
+			key(name)
+			b = c.AppendJSON(b)
 		}
 	}
 	str("UUID", r.UUID)

@@ -1,88 +1,134 @@
 package topology
 
-import "fmt"
+import (
+	"fmt"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
+)
 
 // Cache answers lookups for one goroutine, from what it asked before
-// until the graph changes, and counts them for a summary.
+// until the graph changes, and counts them for a summary. Its tables are
+// keyed by the hash of the text asked (no string to compare) and hold the
+// answers themselves.
 type Cache struct {
 	G                           *Graph
 	gen                         uint64
-	addrs                       map[string]*Context // answers that hold whatever the capture node, by address as the flows write it; nil: none
-	types                       map[string]string   // capture nodes' Types by TID
+	addrs                       *table[Context] // answers that hold whatever the capture node, by address as the flows write it; a zero Context: none
+	types                       *table[string]  // capture nodes' Types by TID
 	resolved, unresolved, early int64
+	touched                     uint64 // what peek read, kept so that the reads stay
 }
 
 // maxCached bounds the answers kept.
 const maxCached = 1 << 16
 
 // Flow resolves both ends of a flow captured at the node whose TID is
-// captureTID, nil where none answers, and gives that node's Type.
+// captureTID, nil where none answers, and gives that node's Type. The
+// contexts are the cache's: they must not be changed.
 func (c *Cache) Flow(a, b, captureTID string) (ends [2]*Context, nodeType string) {
 	if !c.G.Synced() {
 		c.early += 2
 		return ends, ""
 	}
 	c.fresh()
-	for i, text := range [2]string{a, b} {
-		if ends[i] = c.resolve(text, captureTID); ends[i] != nil {
+	// The places of the three answers are read together, so that the
+	// processor waits for memory once rather than three times in a row.
+	ka, kb, kt := keyOf(a), keyOf(b), keyOf(captureTID)
+	c.touched += c.addrs.peek(ka) + c.addrs.peek(kb) + c.types.peek(kt)
+	ends[0], ends[1] = c.resolve(a, ka, captureTID), c.resolve(b, kb, captureTID)
+	for _, e := range ends {
+		if e != nil {
 			c.resolved++
 		} else {
 			c.unresolved++
 		}
 	}
-	return ends, c.nodeType(captureTID)
+	return ends, c.nodeType(kt, captureTID)
 }
 
 // fresh forgets the answers of another graph, or too many.
 func (c *Cache) fresh() {
-	if gen := c.G.Generation(); gen != c.gen || c.addrs == nil || len(c.addrs) > maxCached || len(c.types) > maxCached {
-		c.gen, c.addrs, c.types = gen, map[string]*Context{}, map[string]string{}
+	if gen := c.G.Generation(); gen != c.gen || c.addrs == nil || c.addrs.n > maxCached || c.types.n > maxCached {
+		c.gen, c.addrs, c.types = gen, &table[Context]{}, &table[string]{}
 	}
 }
 
 // NodeType is G.NodeType, remembered.
 func (c *Cache) NodeType(tid string) string {
 	c.fresh()
-	return c.nodeType(tid)
+	return c.nodeType(keyOf(tid), tid)
 }
 
-func (c *Cache) nodeType(tid string) string {
-	t, ok := c.types[tid]
-	if !ok {
-		t = c.G.NodeType(tid)
-		c.types[tid] = t
+func (c *Cache) nodeType(k key, tid string) string {
+	if t := c.types.get(k); t != nil {
+		return *t
 	}
+	t := c.G.NodeType(tid)
+	c.types.set(k, t)
 	return t
 }
 
-func (c *Cache) resolve(text, captureTID string) *Context {
-	if ctx, hit := c.addrs[text]; hit {
-		return ctx
+// resolve answers for the address text, whose key is k.
+func (c *Cache) resolve(text string, k key, captureTID string) *Context {
+	if ctx := c.addrs.get(k); ctx != nil {
+		return found(ctx)
 	}
 	addr, ok := parseAddr(text)
 	if !ok {
 		return nil
 	}
 	ctx, ok, general := c.G.resolveAddr(addr, captureTID)
-	var answer *Context
+	var compacted Context
 	if ok {
-		answer = compact(ctx)
+		compacted = compact(ctx)
 	}
-	if general {
-		c.addrs[text] = answer
+	if !general {
+		return found(&compacted)
 	}
-	return answer
+	c.addrs.set(k, compacted)
+	return found(c.addrs.get(k))
 }
 
-// compact copies a context into memory of its own, its strings side by
-// side: the answers a stage uses stay together, and in the processor's
-// caches, rather than spread over the graph.
-func compact(c Context) *Context {
-	all := c.Type + c.Name + c.Set + c.Legacy
-	n1 := len(c.Type)
-	n2 := n1 + len(c.Name)
-	n3 := n2 + len(c.Set)
-	return &Context{Type: all[:n1], Name: all[n1:n2], Set: all[n2:n3], Legacy: all[n3:]}
+// found is nil for the zero Context.
+func found(c *Context) *Context {
+	if c.Type == "" {
+		return nil
+	}
+	return c
+}
+
+// compact copies a context into memory of its own, its legacy name, JSON
+// and strings side by side in the order a record writes them: the
+// answers a stage uses stay together, and in the processor's caches,
+// rather than spread over the graph.
+func compact(c Context) Context {
+	enc := string(c.appendJSON(nil))
+	all := c.Legacy + enc + c.Type + c.Name + c.Set
+	n0 := len(c.Legacy)
+	n1 := n0 + len(enc)
+	n2 := n1 + len(c.Type)
+	n3 := n2 + len(c.Name)
+	return Context{Legacy: all[:n0], enc: all[n0:n1], Type: all[n1:n2], Name: all[n2:n3], Set: all[n3:]}
+}
+
+// AppendJSON appends the context as encoding/json writes it.
+func (c *Context) AppendJSON(b []byte) []byte {
+	if c.enc != "" {
+		return append(b, c.enc...)
+	}
+	return c.appendJSON(b)
+}
+
+func (c *Context) appendJSON(b []byte) []byte {
+	b = append(b, `{"Type":`...)
+	b = jsonscan.AppendString(b, c.Type)
+	b = append(b, `,"Name":`...)
+	b = jsonscan.AppendString(b, c.Name)
+	if c.Set != "" {
+		b = append(b, `,"Set":`...)
+		b = jsonscan.AppendString(b, c.Set)
+	}
+	return append(b, '}')
 }
 
 // Summary says what the lookups found.

@@ -19,6 +19,7 @@ type Context struct {
 	// Legacy is a pod's name as the original's Network.A_Name and B_Name
 	// gave it (LegacyName), made once.
 	Legacy string `json:"-" parquet:"-"`
+	enc    string // the context as JSON, made once by the cache
 }
 
 // Context types.
