@@ -41,6 +41,15 @@ type Preparer interface {
 	Process(v any) (emitted bool, err error)
 }
 
+// Prefetcher is a Preparer that is handed the prepared values of a chunk
+// of lines before they are processed, to start the reads of memory that
+// processing them will wait for: many reads at once rather than one after
+// the other. On one core too, its lines are prepared a chunk at a time.
+type Prefetcher interface {
+	Preparer
+	Prefetch(values []any)
+}
+
 // Ticker is a Processor that also has work to do on a clock (closing
 // objects by age): Tick is called every TickEvery between chunks of input.
 type Ticker interface {
@@ -197,13 +206,14 @@ type loop struct {
 	out     *bufio.Writer
 	// ends are the output offsets at which the records emitted since the
 	// last flush end, so that a failed write tells which were lost.
-	ends   []int64
-	dead   *bufio.Writer
-	proc   Processor
-	prep   Preparer  // when lines are prepared on workers
-	procs  []*worker // or stateless processors, one per worker
-	commit Committer // or nil
-	reader *ndjson.Reader
+	ends     []int64
+	dead     *bufio.Writer
+	proc     Processor
+	prep     Preparer   // when lines are prepared on workers
+	prefetch Prefetcher // or nil
+	procs    []*worker  // or stateless processors, one per worker
+	commit   Committer  // or nil
+	reader   *ndjson.Reader
 	// chunks carries the input from the reader, which closes it at the
 	// end; the owner hands chunks on to the workers through work, which it
 	// closes when it returns, and keeps them, in input order, in inFlight
@@ -268,6 +278,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		if prep, ok := proc.(Preparer); ok && workers > 1 {
 			lp.prep = prep
 		}
+		lp.prefetch, _ = proc.(Prefetcher)
 		lp.commit, _ = proc.(Committer)
 	}
 	if path := c.String("dead-letter"); path != "" {
@@ -571,14 +582,22 @@ func (lp *loop) handle(c *chunk) error {
 // records runs the processor over a chunk's lines (prepared, if workers
 // prepared them).
 func (lp *loop) records(c *chunk) error {
+	prep := lp.prep
+	if lp.prefetch != nil {
+		if prep == nil { // one core: the chunk is prepared here, ahead
+			prep = lp.prefetch
+			prepare(c, prep)
+		}
+		lp.prefetch.Prefetch(c.values)
+	}
 	for i, l := range c.lines {
 		lp.stats.In.Add(1)
 		var emitted bool
 		var err error
-		if lp.prep != nil {
+		if prep != nil {
 			// The worker checked the line before it prepared it.
 			if err = c.errs[i]; err == nil {
-				emitted, err = lp.prep.Process(c.values[i])
+				emitted, err = prep.Process(c.values[i])
 			} else {
 				err = BadInput(err)
 			}

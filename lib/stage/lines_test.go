@@ -57,10 +57,39 @@ func (e preparedEvens) Process(v any) (bool, error) {
 	return true, nil
 }
 
+// prefetchedEvens is preparedEvens as a Prefetcher: it fails a number
+// processed before Prefetch handed it over.
+type prefetchedEvens struct {
+	preparedEvens
+	ahead []int
+}
+
+func (e *prefetchedEvens) Prefetch(values []any) {
+	if len(e.ahead) > 0 {
+		e.ahead = append(e.ahead, -1) // a chunk prefetched before the last was processed
+	}
+	for _, v := range values {
+		if n, ok := v.(int); ok {
+			e.ahead = append(e.ahead, n)
+		}
+	}
+}
+
+func (e *prefetchedEvens) Process(v any) (bool, error) {
+	if len(e.ahead) == 0 || e.ahead[0] != v.(int) {
+		return false, fmt.Errorf("%d processed, not prefetched (ahead: %.5v)", v, e.ahead)
+	}
+	e.ahead = e.ahead[1:]
+	return e.preparedEvens.Process(v)
+}
+
 func stageFor(mode string) Lines {
 	return Lines{Name: "evens", Parallel: mode == "parallel", Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
-		if mode == "prepared" {
+		switch mode {
+		case "prepared":
 			return preparedEvens{evens{w}}, nil
+		case "prefetched":
+			return &prefetchedEvens{preparedEvens: preparedEvens{evens{w}}}, nil
 		}
 		return evens{w}, nil
 	}}
@@ -86,12 +115,15 @@ func input() (in, want string, bad []string) {
 
 func TestSerialAndParallelAgree(t *testing.T) {
 	in, want, bad := input()
-	for _, parallel := range []string{"serial", "parallel", "prepared"} {
+	for _, parallel := range []string{"serial", "parallel", "prepared", "prefetched", "prefetched on one core"} {
+		if strings.HasSuffix(parallel, "on one core") {
+			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+		}
 		dead := filepath.Join(t.TempDir(), "dead")
 		var out, errw bytes.Buffer
-		code := stageFor(parallel).Run([]string{"evens", "--dead-letter", dead}, strings.NewReader(in), &out, &errw)
+		code := stageFor(strings.TrimSuffix(parallel, " on one core")).Run([]string{"evens", "--dead-letter", dead}, strings.NewReader(in), &out, &errw)
 		if code != 0 || out.String() != want {
-			t.Fatalf("mode %s: exit %d, output differs", parallel, code)
+			t.Fatalf("mode %s: exit %d, output differs: %.300s", parallel, code, errw.String())
 		}
 		msgs := strings.Split(strings.TrimSpace(errw.String()), "\n")
 		if strings.Join(msgs[:len(msgs)-1], "\n") != strings.Join(bad, "\n") {

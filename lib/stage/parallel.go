@@ -164,18 +164,23 @@ func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 func (lp *loop) prepare(i int) {
 	for c := range lp.work {
 		if lp.prep != nil {
-			for _, l := range c.lines {
-				var v any
-				line, err := c.valid(l)
-				if err == nil {
-					v, err = lp.prep.Prepare(line)
-				}
-				c.values, c.errs = append(c.values, v), append(c.errs, err)
-			}
+			prepare(c, lp.prep)
 		} else {
 			lp.procs[i].run(c)
 		}
 		close(c.done)
+	}
+}
+
+// prepare prepares a chunk's lines, checked first, into its values.
+func prepare(c *chunk, p Preparer) {
+	for _, l := range c.lines {
+		var v any
+		line, err := c.valid(l)
+		if err == nil {
+			v, err = p.Prepare(line)
+		}
+		c.values, c.errs = append(c.values, v), append(c.errs, err)
 	}
 }
 
