@@ -103,6 +103,16 @@ func (e *Enricher) enrich(rec *Record, f *flow.Flow) {
 	}
 }
 
+// prefetch reads ahead what enriching these flows will read.
+func (e *Enricher) prefetch(flows []*flow.Flow) {
+	e.Cache.Prefetch(len(flows), func(i int) (a, b, captureTID string, ok bool) {
+		if n := flows[i].Network; n != nil {
+			return n.A, n.B, flows[i].NodeTID, true
+		}
+		return "", "", "", false
+	})
+}
+
 // summary says what enrichment found.
 func (e *Enricher) summary() string {
 	s := e.Cache.Summary()

@@ -296,6 +296,14 @@ func (t *Transformer) Fields() flow.Fields {
 	return flowFields
 }
 
+// Prefetch reads ahead, with enrichment, the topology's answers for flows
+// about to come.
+func (t *Transformer) Prefetch(flows []*flow.Flow) {
+	if t.o.Enrich != nil {
+		t.o.Enrich.prefetch(flows)
+	}
+}
+
 // Flow emits the records of one flow: a SKIPDATA record first when updates
 // were lost, then its own (unless it is STARTED and those are excluded).
 func (t *Transformer) Flow(f *flow.Flow, emit func(any)) error {

@@ -16,7 +16,8 @@ type Cache struct {
 	addrs                       *table[Context] // answers that hold whatever the capture node, by address as the flows write it; a zero Context: none
 	types                       *table[string]  // capture nodes' Types by TID
 	resolved, unresolved, early int64
-	touched                     uint64 // what peek read, kept so that the reads stay
+	touched                     uint64 // what peek and Prefetch read, kept so that the reads stay
+	ahead, aheadTypes           []key  // the addresses and capture nodes Prefetch reads ahead
 }
 
 // maxCached bounds the answers kept.
@@ -44,6 +45,38 @@ func (c *Cache) Flow(a, b, captureTID string) (ends [2]*Context, nodeType string
 		}
 	}
 	return ends, c.nodeType(kt, captureTID)
+}
+
+// Prefetch reads ahead, for n flows about to be asked of Flow (flow gives
+// the i-th, ok false for one without addresses), the places of their
+// answers, then what the answers point to: many reads of memory at once,
+// so that Flow finds them in the processor's caches rather than waiting
+// for each in turn.
+func (c *Cache) Prefetch(n int, flow func(i int) (a, b, captureTID string, ok bool)) {
+	if !c.G.Synced() {
+		return
+	}
+	c.fresh()
+	// Hashes first, then the reads alone, in loops short enough for the
+	// processor to have many of them under way at once.
+	c.ahead, c.aheadTypes = c.ahead[:0], c.aheadTypes[:0]
+	for i := range n {
+		if a, b, tid, ok := flow(i); ok {
+			c.ahead = append(c.ahead, keyOf(a), keyOf(b))
+			c.aheadTypes = append(c.aheadTypes, keyOf(tid))
+		}
+	}
+	for _, k := range c.ahead {
+		c.touched += c.addrs.peek(k)
+	}
+	for _, k := range c.aheadTypes {
+		c.touched += c.types.peek(k)
+	}
+	for _, k := range c.ahead {
+		if ctx := c.addrs.get(k); ctx != nil {
+			c.touched += touch(ctx.Legacy) + touch(ctx.enc)
+		}
+	}
 }
 
 // fresh forgets the answers of another graph, or too many.
@@ -134,4 +167,15 @@ func (c *Context) appendJSON(b []byte) []byte {
 // Summary says what the lookups found.
 func (c *Cache) Summary() string {
 	return fmt.Sprintf("topology: %d addresses resolved, %d unresolved, %d before the topology came", c.resolved, c.unresolved, c.early)
+}
+
+// touch reads a byte of s in each 64 bytes, and its last.
+func touch(s string) (sum uint64) {
+	for i := 0; i < len(s); i += 64 {
+		sum += uint64(s[i])
+	}
+	if len(s) > 0 {
+		sum += uint64(s[len(s)-1])
+	}
+	return sum
 }

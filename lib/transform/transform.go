@@ -34,6 +34,12 @@ type Transformer interface {
 	Close(emit func(record any)) string
 }
 
+// Prefetcher is a transformer that reads ahead, for flows about to come,
+// the memory that their Flow will read.
+type Prefetcher interface {
+	Prefetch(flows []*flow.Flow)
+}
+
 // Selective is a transformer that reads only some fields of a flow; the
 // others are not decoded, only validated.
 type Selective interface {
@@ -123,7 +129,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			}
 			p := newProcessor(t, w, summary, name)
 			p.topo = topo
-			return p, nil
+			return p.staged(), nil
 		},
 	}.Run(args, in, out, errw)
 }
@@ -200,6 +206,33 @@ func (p *processor) Record(line []byte) (bool, error) {
 		return false, stage.BadInput(err)
 	}
 	return p.Process(f)
+}
+
+// staged is p as the stage runs it: a stage.Prefetcher when its
+// transformer reads ahead.
+func (p *processor) staged() stage.Processor {
+	if pf, ok := p.t.(Prefetcher); ok {
+		return &prefetching{processor: p, pf: pf}
+	}
+	return p
+}
+
+// prefetching is a processor whose transformer reads ahead.
+type prefetching struct {
+	*processor
+	pf    Prefetcher
+	flows []*flow.Flow
+}
+
+// Prefetch hands the transformer a chunk's flows before they come.
+func (p *prefetching) Prefetch(values []any) {
+	p.flows = p.flows[:0]
+	for _, v := range values {
+		if f, ok := v.(*flow.Flow); ok {
+			p.flows = append(p.flows, f)
+		}
+	}
+	p.pf.Prefetch(p.flows)
 }
 
 // Prepare decodes a flow; the stage runs it on every core.
