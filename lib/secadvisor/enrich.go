@@ -76,7 +76,8 @@ func (e *Enricher) enrich(rec *Record, f *flow.Flow) {
 		var ends [2]*topology.Context
 		ends, rec.NodeType = e.Cache.Flow(f.Network.A, f.Network.B, f.NodeTID)
 		if ends[0] != nil || ends[1] != nil {
-			rec.Context = &Peers{A: ends[0], B: ends[1]}
+			rec.peers = Peers{A: ends[0], B: ends[1]}
+			rec.Context = &rec.peers
 		}
 		if ends[0] != nil {
 			rec.Network.AName = ends[0].Legacy

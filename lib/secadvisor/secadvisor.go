@@ -62,6 +62,7 @@ type Record struct {
 	LinkID *int64            `json:"LinkID,omitempty"`
 	Extend map[string]string `json:"Extend,omitempty"`
 	Tag    string            `json:"Tag,omitempty"`
+	peers  Peers             // what Context points to, when enriched: one allocation less
 }
 
 // Peers are who is behind each end of a flow, from the topology.

@@ -16,8 +16,9 @@ type Cache struct {
 	addrs                       *table[Context] // answers that hold whatever the capture node, by address as the flows write it; a zero Context: none
 	types                       *table[string]  // capture nodes' Types by TID
 	resolved, unresolved, early int64
-	touched                     uint64 // what peek and Prefetch read, kept so that the reads stay
-	ahead, aheadTypes           []key  // the addresses and capture nodes Prefetch reads ahead
+	touched                     uint64  // what peek and Prefetch read, kept so that the reads stay
+	ahead                       []ahead // the flows Prefetch read ahead
+	next                        int     // the first of them Flow has not asked for
 }
 
 // maxCached bounds the answers kept.
@@ -34,7 +35,8 @@ func (c *Cache) Flow(a, b, captureTID string) (ends [2]*Context, nodeType string
 	c.fresh()
 	// The places of the three answers are read together, so that the
 	// processor waits for memory once rather than three times in a row.
-	ka, kb, kt := keyOf(a), keyOf(b), keyOf(captureTID)
+	k := c.keys(a, b, captureTID)
+	ka, kb, kt := k[0], k[1], k[2]
 	c.touched += c.addrs.peek(ka) + c.addrs.peek(kb) + c.types.peek(kt)
 	ends[0], ends[1] = c.resolve(a, ka, captureTID), c.resolve(b, kb, captureTID)
 	for _, e := range ends {
@@ -59,24 +61,45 @@ func (c *Cache) Prefetch(n int, flow func(i int) (a, b, captureTID string, ok bo
 	c.fresh()
 	// Hashes first, then the reads alone, in loops short enough for the
 	// processor to have many of them under way at once.
-	c.ahead, c.aheadTypes = c.ahead[:0], c.aheadTypes[:0]
+	c.ahead, c.next = c.ahead[:0], 0
 	for i := range n {
 		if a, b, tid, ok := flow(i); ok {
-			c.ahead = append(c.ahead, keyOf(a), keyOf(b))
-			c.aheadTypes = append(c.aheadTypes, keyOf(tid))
+			c.ahead = append(c.ahead, ahead{a, b, tid, [3]key{keyOf(a), keyOf(b), keyOf(tid)}})
 		}
 	}
-	for _, k := range c.ahead {
-		c.touched += c.addrs.peek(k)
+	for i := range c.ahead {
+		k := &c.ahead[i].keys
+		c.touched += c.addrs.peek(k[0]) + c.addrs.peek(k[1])
 	}
-	for _, k := range c.aheadTypes {
-		c.touched += c.types.peek(k)
+	for i := range c.ahead {
+		c.touched += c.types.peek(c.ahead[i].keys[2])
 	}
-	for _, k := range c.ahead {
-		if ctx := c.addrs.get(k); ctx != nil {
-			c.touched += touch(ctx.Legacy) + touch(ctx.enc)
+	for i := range c.ahead {
+		for _, k := range c.ahead[i].keys[:2] {
+			if ctx := c.addrs.get(k); ctx != nil {
+				c.touched += touch(ctx.Legacy) + touch(ctx.enc)
+			}
 		}
 	}
+}
+
+// ahead is a flow Prefetch read ahead and its keys, which Flow takes
+// rather than hash again.
+type ahead struct {
+	a, b, captureTID string
+	keys             [3]key
+}
+
+// keys are the keys of a flow's addresses and capture node: Prefetch's,
+// when this is the flow it read ahead next (the same strings).
+func (c *Cache) keys(a, b, captureTID string) [3]key {
+	if c.next < len(c.ahead) {
+		if x := &c.ahead[c.next]; x.a == a && x.b == b && x.captureTID == captureTID {
+			c.next++
+			return x.keys
+		}
+	}
+	return [3]key{keyOf(a), keyOf(b), keyOf(captureTID)}
 }
 
 // fresh forgets the answers of another graph, or too many.
