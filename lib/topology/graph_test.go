@@ -217,15 +217,30 @@ func TestLegacyName(t *testing.T) {
 	}
 }
 
+// FuzzApply applies a message to an empty graph, and its lines, one
+// message each, to the recording's picture.
 func FuzzApply(f *testing.F) {
-	for _, l := range frames(f, "graph-frames.ndjson")[:8] {
+	lines := frames(f, "graph-frames.ndjson")
+	for _, l := range lines[:8] {
 		f.Add(l)
 	}
 	f.Add([]byte(`{"Namespace":"Graph","Type":"EdgeAdded","Obj":{"ID":"e","Parent":"a","Child":"b"}}`))
+	f.Add(bytes.Join(lines[95:110], []byte("\n")))
+	f.Add(bytes.Join(lines[160:200], []byte("\n")))
 	f.Fuzz(func(t *testing.T, msg []byte) {
 		g := NewGraph(nil)
 		g.Apply(bytes.NewReader(msg))
 		g.Resolve("10.99.0.2", vethB)
 		g.ClusterNodes()
+		g = replay(t, lines, 80)
+		for _, m := range bytes.Split(msg, []byte("\n")) {
+			g.Apply(bytes.NewReader(m))
+		}
+		g.Resolve("10.99.0.2", vethB)
+		g.Resolve("10.99.0.1", vethA)
+		g.ClusterNodes()
+		if err := consistent(g.s); err != nil {
+			t.Fatal(err)
+		}
 	})
 }

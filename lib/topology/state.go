@@ -252,13 +252,7 @@ func (s *state) addNode(d *decoded) {
 		s.index(r)
 		return
 	}
-	var r ref
-	if k := len(s.free); k > 0 {
-		r, s.free = s.free[k-1], s.free[:k-1]
-	} else {
-		r = ref(len(s.nodes))
-		s.nodes = append(s.nodes, node{})
-	}
+	r := place(&s.nodes, &s.free)
 	s.nodes[r] = node{fields: d.fields, block: s.store(d.data), parents: emptyChain, children: emptyChain, pod: noRef}
 	s.ids[d.id] = r
 	s.index(r)
@@ -270,22 +264,38 @@ func (s *state) addNode(d *decoded) {
 	}
 }
 
+// place is a free place of list, or a new one at its end.
+func place[T any](list *[]T, free *[]ref) ref {
+	if k := len(*free); k > 0 {
+		r := (*free)[k-1]
+		*free = (*free)[:k-1]
+		return r
+	}
+	var zero T
+	*list = append(*list, zero)
+	return ref(len(*list) - 1)
+}
+
 // deleteNode removes the node with id k and its edges.
 func (s *state) deleteNode(k key) bool {
 	r, ok := s.ids[k]
 	if !ok {
 		return false
 	}
-	for l := s.nodes[r].children.first; l != noRef; l = s.nodes[r].children.first {
-		s.deleteEdge(s.links[l].id)
+	var edges []key
+	for l := s.nodes[r].children.first; l != noRef; l = s.links[l].nextChild {
+		edges = append(edges, s.links[l].id)
 	}
-	for l := s.nodes[r].parents.first; l != noRef; l = s.nodes[r].parents.first {
-		s.deleteEdge(s.links[l].id)
+	for l := s.nodes[r].parents.first; l != noRef; l = s.links[l].nextParent {
+		edges = append(edges, s.links[l].id)
 	}
 	for id := range s.dangling {
 		if e := s.edges[id]; e.parent == k || e.child == k {
-			s.deleteEdge(id)
+			edges = append(edges, id)
 		}
+	}
+	for _, id := range edges {
+		s.deleteEdge(id)
 	}
 	s.unindex(r)
 	delete(s.ids, k)
@@ -303,13 +313,7 @@ func (s *state) addEdge(id key, e edge) {
 		s.dangling[id] = true
 		return
 	}
-	var l ref
-	if k := len(s.freeLinks); k > 0 {
-		l, s.freeLinks = s.freeLinks[k-1], s.freeLinks[:k-1]
-	} else {
-		l = ref(len(s.links))
-		s.links = append(s.links, link{})
-	}
+	l := place(&s.links, &s.freeLinks)
 	s.links[l] = link{id: id, parent: p, child: c, nextChild: noRef, nextParent: noRef}
 	s.push(&s.nodes[p].children, l, (*link).childNext)
 	s.push(&s.nodes[c].parents, l, (*link).parentNext)

@@ -22,6 +22,34 @@ func apply(t *testing.T, g *Graph, msgs ...[]byte) {
 	}
 }
 
+// consistent checks what the state's parts say of each other: every id
+// at its node, every link in the chains of both its ends, every edge
+// linked or waiting for a node.
+func consistent(s *state) error {
+	linked := 0
+	for id, r := range s.ids {
+		n := &s.nodes[r]
+		if n.id != id {
+			return fmt.Errorf("id at the wrong node")
+		}
+		for l := n.children.first; l != noRef; l = s.links[l].nextChild {
+			if s.links[l].parent != r {
+				return fmt.Errorf("a child link from another parent")
+			}
+			linked++
+		}
+		for l := n.parents.first; l != noRef; l = s.links[l].nextParent {
+			if s.links[l].child != r {
+				return fmt.Errorf("a parent link to another child")
+			}
+		}
+	}
+	if linked+len(s.dangling) != len(s.edges) {
+		return fmt.Errorf("%d edges linked and %d waiting, of %d", linked, len(s.dangling), len(s.edges))
+	}
+	return nil
+}
+
 // TestChurn: pods, containers, namespaces and their edges come, change
 // and go a thousand times; the lookups follow, and the places, links and
 // bytes of those that went are used again, so that the mirror of a busy
@@ -62,6 +90,9 @@ func TestChurn(t *testing.T) {
 		check(r, none)
 		apply(t, g, event("NodeDeleted", `{"ID":"c","Metadata":{}}`), event("NodeDeleted", `{"ID":"ns","Metadata":{}}`),
 			event("NodeDeleted", `{"ID":"veth","Metadata":{}}`))
+		if err := consistent(g.s); err != nil {
+			t.Fatalf("round %d: %v", r, err)
+		}
 		if nodes, edges := g.Len(); nodes != 2 || edges != 1 {
 			t.Fatalf("round %d: %d nodes and %d edges left, want 2 and 1", r, nodes, edges)
 		}
