@@ -153,18 +153,21 @@ func found(c *Context) *Context {
 	return c
 }
 
-// compact copies a context into memory of its own, its legacy name, JSON
-// and strings side by side in the order a record writes them: the
-// answers a stage uses stay together, and in the processor's caches,
-// rather than spread over the graph.
+// compact copies a context into memory of its own, its legacy name then
+// its JSON, in the order a record writes them, the strings within the
+// JSON where they need no escaping: the answers a stage uses stay small
+// and together, rather than spread over the graph.
 func compact(c Context) Context {
-	enc := string(c.appendJSON(nil))
-	all := c.Legacy + enc + c.Type + c.Name + c.Set
-	n0 := len(c.Legacy)
-	n1 := n0 + len(enc)
-	n2 := n1 + len(c.Type)
-	n3 := n2 + len(c.Name)
-	return Context{Legacy: all[:n0], enc: all[n0:n1], Type: all[n1:n2], Name: all[n2:n3], Set: all[n3:]}
+	b, at := c.appendJSON([]byte(c.Legacy))
+	all := string(b)
+	in := func(v string, i int) string { // v, as written at i
+		if j := i + 1 + len(v); j < len(all) && all[i] == '"' && all[i+1:j] == v && all[j] == '"' {
+			return all[i+1 : j]
+		}
+		return v
+	}
+	return Context{Legacy: all[:len(c.Legacy)], enc: all[len(c.Legacy):],
+		Type: in(c.Type, at[0]), Name: in(c.Name, at[1]), Set: in(c.Set, at[2])}
 }
 
 // AppendJSON appends the context as encoding/json writes it.
@@ -172,19 +175,26 @@ func (c *Context) AppendJSON(b []byte) []byte {
 	if c.enc != "" {
 		return append(b, c.enc...)
 	}
-	return c.appendJSON(b)
+	b, _ = c.appendJSON(b)
+	return b
 }
 
-func (c *Context) appendJSON(b []byte) []byte {
+// appendJSON appends the context's JSON and tells where its Type, Name
+// and Set were written.
+func (c *Context) appendJSON(b []byte) (_ []byte, at [3]int) {
 	b = append(b, `{"Type":`...)
+	at[0] = len(b)
 	b = jsonscan.AppendString(b, c.Type)
 	b = append(b, `,"Name":`...)
+	at[1] = len(b)
 	b = jsonscan.AppendString(b, c.Name)
+	at[2] = len(b)
 	if c.Set != "" {
 		b = append(b, `,"Set":`...)
+		at[2] = len(b)
 		b = jsonscan.AppendString(b, c.Set)
 	}
-	return append(b, '}')
+	return append(b, '}'), at
 }
 
 // Summary says what the lookups found.
