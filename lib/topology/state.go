@@ -178,11 +178,11 @@ func newState() *state {
 		pods: map[key]ref{}, k8sNodes: map[ref]bool{}}
 }
 
+// block is a node's bytes.
+func (s *state) block(n *node) []byte { return s.arena[n.block.at : n.block.at+n.block.n] }
+
 // bytes are the bytes of a node's span.
-func (s *state) bytes(n *node, sp span) []byte {
-	b := s.arena[n.block.at : n.block.at+n.block.n]
-	return b[sp.at : sp.at+sp.n]
-}
+func (s *state) bytes(n *node, sp span) []byte { return s.block(n)[sp.at : sp.at+sp.n] }
 
 // is reports whether a node's string is v.
 func (s *state) is(n *node, sp span, v string) bool { return string(s.bytes(n, sp)) == v }
@@ -211,7 +211,7 @@ func (s *state) store(data []byte) span {
 		for i := range s.nodes {
 			n := &s.nodes[i]
 			at := len(arena)
-			arena = append(arena, s.arena[n.block.at:n.block.at+n.block.n]...)
+			arena = append(arena, s.block(n)...)
 			n.block.at = uint32(at)
 		}
 		s.arena, s.garbage = arena, 0
@@ -223,7 +223,7 @@ func (s *state) store(data []byte) span {
 
 // same reports whether a node holds what d does.
 func (s *state) same(n *node, d *decoded) bool {
-	return n.fields == d.fields && bytes.Equal(s.arena[n.block.at:n.block.at+n.block.n], d.data)
+	return n.fields == d.fields && bytes.Equal(s.block(n), d.data)
 }
 
 // node is the node with id k, nil if none.
@@ -247,7 +247,7 @@ func (s *state) addNode(d *decoded) {
 		s.unindex(r)
 		n := &s.nodes[r]
 		s.garbage += int(n.block.n)
-		n.block = span{}
+		n.block = span{} // garbage now: not kept should store make the arena anew
 		n.fields, n.block = d.fields, s.store(d.data)
 		s.index(r)
 		return
