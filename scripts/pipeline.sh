@@ -31,27 +31,36 @@ export GOMAXPROCS=${GOMAXPROCS:-1}
 # AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY...).
 
 # pipeline STAGE '|' STAGE '|' ... runs the stages chained by pipes and
-# waits for every one. SIGINT or SIGTERM, to the process group or to this
-# script alone, goes to the source (the first stage), which closes its
-# output: every later stage finishes and flushes, and the script exits 0.
-# A stage that fails is named, and the script exits with its status.
+# waits for every one. The first stage reads the script's standard input
+# and the last writes its standard output, as they were given (a socket
+# to the journal, another user's pipe): nothing is reopened by name.
+# SIGINT, SIGTERM or SIGHUP, to the process group or to this script
+# alone, goes to the source (the first stage), which closes its output:
+# every later stage finishes and flushes, and the script exits 0. A stage
+# that fails is named, and the script exits with its status.
 pipeline() {
 	local pids=() names=() stage=() n=0 word
 	fifos=$(mktemp -d "${TMPDIR:-/tmp}/skyflows-pipeline.XXXXXX")
 	trap 'rm -rf "$fifos"' EXIT
+	# The script's stdin, for the first stage: a background command
+	# would otherwise read /dev/null.
+	exec 3<&0
 	start() {
-		local in=$fifos/$((n - 1)) out=$fifos/$n
-		if [ $n -eq 0 ]; then in=/dev/stdin; fi
-		if [ "${1:-}" = last ]; then out=/dev/stdout; else mkfifo "$out"; fi
-		# Explicit redirections: a background command would read /dev/null.
-		"${stage[@]}" < "$in" > "$out" &
+		local in=$fifos/$((n - 1)) out=$fifos/$n last=${1:-}
+		[ -n "$last" ] || mkfifo "$out"
+		(
+			if [ $n -eq 0 ]; then exec <&3; else exec < "$in"; fi
+			if [ -z "$last" ]; then exec > "$out"; fi
+			exec "${stage[@]}" 3<&-
+		) &
 		pids+=($!) names+=("${stage[0]}") stage=() n=$((n + 1))
 	}
 	for word in "$@"; do
 		if [ "$word" = '|' ]; then start; else stage+=("$word"); fi
 	done
 	start last
-	trap 'kill -TERM "${pids[0]}" 2> /dev/null' TERM
+	exec 3<&-
+	trap 'kill -TERM "${pids[0]}" 2> /dev/null' TERM HUP
 	trap 'kill -INT "${pids[0]}" 2> /dev/null' INT
 	local i status=0 s
 	for i in "${!pids[@]}"; do

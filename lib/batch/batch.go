@@ -6,6 +6,8 @@
 package batch
 
 import (
+	"github.com/skyflows/skyflows/lib/spool"
+
 	"bufio"
 	"encoding/json"
 	"errors"
@@ -41,7 +43,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 
 func flags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: "spool", Value: DefaultSpool(), EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, Usage: "the spool `DIR`"},
+		&cli.StringFlag{Name: "spool", Value: spool.Default(), EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, Usage: "the spool `DIR`"},
 		&cli.StringFlag{Name: "group-by", Value: "Tag", EnvVars: []string{"SKY_GROUP_BY"}, Usage: "group records by this top-level `FIELD` (records without it: group untagged)"},
 		&cli.BoolFlag{Name: "keep-group-field", EnvVars: []string{"SKY_KEEP_GROUP_FIELD"}, Usage: "keep the group field in the encoded records (it is in the key)"},
 		&cli.IntFlag{Name: "max-records", Value: 6000, EnvVars: []string{"SKY_MAX_RECORDS"}, Usage: "close an object at `N` records"},
@@ -112,7 +114,7 @@ func compression(c *cli.Context, cd *codec) (string, error) {
 
 // batcher is the processor: open objects by group.
 type batcher struct {
-	spool      *spool
+	spool      *spoolDir
 	codec      *codec
 	tmpl       *template
 	w          *bufio.Writer
@@ -237,7 +239,7 @@ func (b *batcher) start(recover bool) error {
 		return err
 	}
 	if b.journal, err = openJournal(b.spool.dir); err != nil {
-		b.spool.lock.Close()
+		b.spool.close()
 		return err
 	}
 	if recover {
@@ -249,7 +251,7 @@ func (b *batcher) start(recover bool) error {
 	}
 	if err != nil {
 		b.journal.close()
-		b.spool.lock.Close()
+		b.spool.close()
 		return err
 	}
 	b.ready.Store(true)
@@ -669,7 +671,7 @@ func (b *batcher) Close() error {
 		}
 		return nil
 	}
-	defer b.spool.lock.Close()
+	defer b.spool.close()
 	defer b.journal.close()
 	var err error
 	if b.dirty {
@@ -736,7 +738,7 @@ func readAccount(path string) (accountRecord, []byte) {
 // writeAccount adds an object to the accounting file, as the original
 // exporter did (indented by one space, the previous one kept as
 // FILE.bak, read when FILE is not valid), replacing it atomically.
-func writeAccount(path string, m *Manifest) error {
+func writeAccount(path string, m *spool.Manifest) error {
 	now := time.Now().UnixMilli()
 	rec, data := readAccount(path)
 	if data != nil {

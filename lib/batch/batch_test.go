@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"github.com/skyflows/skyflows/lib/spool"
+
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -31,14 +33,14 @@ func run(t testing.TB, input []byte, args ...string) (string, string, int) {
 	return out.String(), errw.String(), code
 }
 
-func manifests(t testing.TB, out string) []Manifest {
+func manifests(t testing.TB, out string) []spool.Manifest {
 	t.Helper()
-	var ms []Manifest
+	var ms []spool.Manifest
 	for _, l := range strings.Split(strings.TrimSpace(out), "\n") {
 		if l == "" {
 			continue
 		}
-		var m Manifest
+		var m spool.Manifest
 		if err := json.Unmarshal([]byte(l), &m); err != nil {
 			t.Fatalf("manifest %q: %v", l, err)
 		}
@@ -48,7 +50,7 @@ func manifests(t testing.TB, out string) []Manifest {
 }
 
 // contents decompresses an object of spool and returns its NDJSON lines.
-func contents(t testing.TB, spool string, m Manifest) []string {
+func contents(t testing.TB, spool string, m spool.Manifest) []string {
 	t.Helper()
 	f, err := os.Open(filepath.Join(spool, m.Path))
 	if err != nil {
@@ -368,7 +370,7 @@ func TestRecoverAfterCrash(t *testing.T) {
 		o.journalW.Flush()
 		o.journal.WriteString(`{"UUID":"torn`)
 	}
-	b.spool.lock.Close()
+	b.spool.close()
 	// And an object opened just before the crash, with nothing written out.
 	os.WriteFile(filepath.Join(spool, openDir, "x.meta"), []byte(`{"id":"x","key":"k/x","group":"g","stream":"s","seq":0}`), 0o644)
 	os.WriteFile(filepath.Join(spool, openDir, "x.ndjson"), nil, 0o644)
@@ -501,19 +503,6 @@ func BenchmarkBatch(b *testing.B) {
 		if _, _, code := run(b, in, "--spool", b.TempDir(), "-q"); code != 0 {
 			b.Fatal(code)
 		}
-	}
-}
-
-// TestDefaultSpool: root's spool is the system's, a user's is in its
-// state directory.
-func TestDefaultSpool(t *testing.T) {
-	t.Setenv("XDG_STATE_HOME", "/x/state")
-	want := "/x/state/skyflows/spool"
-	if os.Geteuid() == 0 {
-		want = "/var/spool/skyflows"
-	}
-	if got := DefaultSpool(); got != want {
-		t.Errorf("%s, want %s", got, want)
 	}
 }
 
@@ -817,5 +806,33 @@ func TestInputCutShort(t *testing.T) {
 	}
 	if want := withoutTag(strings.TrimSpace(string(lines[11]))); len(got) != 10 || !slices.Contains(got, want) {
 		t.Errorf("%d records; the cut one whole: %v", len(got), slices.Contains(got, want))
+	}
+}
+
+// TestSpoolDirsAreItsOwn: sky-batch refuses a spool whose open/, ready/
+// or manifests/ is a link, and writes nothing through it; the spool
+// itself may be a link. Each manifest names the spool, links resolved.
+func TestSpoolDirsAreItsOwn(t *testing.T) {
+	input := []byte(`{"UUID":"a","Tag":"x"}` + "\n")
+	for _, sub := range []string{openDir, readyDir, manifestDir} {
+		dir, elsewhere := t.TempDir(), t.TempDir()
+		os.Symlink(elsewhere, filepath.Join(dir, sub))
+		_, errs, code := run(t, input, "--spool", dir)
+		if code != 1 || !strings.Contains(errs, sub+"/: not a directory of the spool's own") {
+			t.Errorf("%s a link: exit %d: %s", sub, code, errs)
+		}
+		if entries, _ := os.ReadDir(elsewhere); len(entries) != 0 {
+			t.Errorf("%s a link: %d files written through it", sub, len(entries))
+		}
+	}
+	real := t.TempDir()
+	link := filepath.Join(t.TempDir(), "spool")
+	os.Symlink(real, link)
+	out, errs, code := run(t, input, "--spool", link)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if ms := manifests(t, out); len(ms) != 1 || ms[0].Spool != real {
+		t.Errorf("manifests %+v, want one of spool %s", ms, real)
 	}
 }

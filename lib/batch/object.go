@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"github.com/skyflows/skyflows/lib/spool"
+
 	"bufio"
 	"crypto/md5"
 	"crypto/sha256"
@@ -22,14 +24,11 @@ import (
 	"github.com/skyflows/skyflows/lib/encode"
 )
 
-// The spool directory holds, for each open object, a journal of its
-// records as they came (<id>.ndjson), the object being encoded (<id>.part)
-// and what names it (<id>.meta), in open/; finished objects in ready/ and
-// their manifests in manifests/, both named by id.
+// The spool's directories, by their short names here.
 const (
-	openDir     = "open"
-	readyDir    = "ready"
-	manifestDir = "manifests"
+	openDir     = spool.Open
+	readyDir    = spool.Ready
+	manifestDir = spool.Manifests
 )
 
 // meta names an object; it is written when the object opens.
@@ -39,24 +38,6 @@ type meta struct {
 	Group  string `json:"group"`
 	Stream string `json:"stream"`
 	Seq    int    `json:"seq"`
-}
-
-// Manifest describes a finished object for sky-s3put and other tools.
-// Its path is relative to the spool: ready/ID.
-type Manifest struct {
-	Path            string            `json:"path"`
-	Key             string            `json:"key"`
-	Records         int               `json:"records"`
-	Bytes           int64             `json:"bytes"`
-	FirstTimestamp  int64             `json:"first_timestamp"`
-	LastTimestamp   int64             `json:"last_timestamp"`
-	ContentType     string            `json:"content_type"`
-	ContentEncoding string            `json:"content_encoding,omitempty"`
-	SHA256          string            `json:"sha256"`
-	MD5             string            `json:"md5"` // base64, as S3's Content-MD5
-	Metadata        map[string]string `json:"metadata"`
-	Group           string            `json:"group"`
-	Stream          string            `json:"stream"`
 }
 
 // codec is how objects are encoded and compressed.
@@ -106,10 +87,10 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (s *spool) path(dir, name string) string { return filepath.Join(s.dir, dir, name) }
+func (s *spoolDir) path(dir, name string) string { return filepath.Join(s.dir, dir, name) }
 
 // open starts an object: its meta, an empty journal and part.
-func (s *spool) open(m meta, c *codec) (*object, error) {
+func (s *spoolDir) open(m meta, c *codec) (*object, error) {
 	o := &object{meta: m, spool: s.dir, opened: time.Now()}
 	data, _ := json.Marshal(m)
 	// Whole or not at all: a full disk must not leave a torn one.
@@ -168,9 +149,12 @@ func (o *object) add(raw, encoded []byte, ts int64) error {
 }
 
 // discard removes an open object's files.
-func (s *spool) discard(o *object) {
+func (s *spoolDir) discard(o *object) {
 	o.journal.Close()
 	o.part.Close()
+	if s.check() != nil {
+		return
+	}
 	for _, ext := range []string{".ndjson", ".meta", ".part"} {
 		os.Remove(s.path(openDir, o.ID+ext))
 	}
@@ -189,7 +173,7 @@ func (o *object) size() int64 { return o.counter.n + int64(o.partW.Buffered()) }
 
 // finish ends the object: encoded, compressed, fsynced, renamed into
 // ready/, its manifest written the same way; then the journal goes.
-func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
+func (s *spoolDir) finish(o *object, c *codec) (*spool.Manifest, error) {
 	err := o.enc.Close()
 	if err == nil {
 		err = o.partW.Flush()
@@ -211,12 +195,15 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 	if err != nil {
 		return nil, fmt.Errorf("spool: object %s: %w", o.Key, err)
 	}
-	if err := os.Rename(s.path(openDir, o.ID+".part"), ObjectOf(s.dir, o.ID)); err != nil {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
+	if err := os.Rename(s.path(openDir, o.ID+".part"), s.path(readyDir, o.ID)); err != nil {
 		return nil, fmt.Errorf("spool: %w", err)
 	}
-	m := describe(ObjectPath(o.ID), o, c)
+	m := describe(s.dir, o, c)
 	data, _ := json.Marshal(m)
-	if err := writeAtomic(ManifestOf(s.dir, o.ID), append(data, '\n')); err != nil {
+	if err := writeAtomic(s.path(manifestDir, o.ID+".json"), append(data, '\n')); err != nil {
 		return nil, err
 	}
 	if err := syncDir(filepath.Join(s.dir, readyDir)); err != nil {
@@ -229,9 +216,9 @@ func (s *spool) finish(o *object, c *codec) (*Manifest, error) {
 }
 
 // describe makes the manifest of a finished object, checksums included.
-func describe(path string, o *object, c *codec) *Manifest {
-	m := &Manifest{
-		Path: path, Key: o.Key, Records: o.records, Bytes: o.counter.n,
+func describe(dir string, o *object, c *codec) *spool.Manifest {
+	m := &spool.Manifest{
+		Spool: dir, Path: spool.ObjectPath(o.ID), Key: o.Key, Records: o.records, Bytes: o.counter.n,
 		FirstTimestamp: o.first, LastTimestamp: o.last, ContentType: c.contentType,
 		SHA256: hex.EncodeToString(o.counter.sha.Sum(nil)), MD5: base64.StdEncoding.EncodeToString(o.counter.md5.Sum(nil)),
 		Metadata: map[string]string{

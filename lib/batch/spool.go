@@ -1,6 +1,8 @@
 package batch
 
 import (
+	"github.com/skyflows/skyflows/lib/spool"
+
 	"bufio"
 	"crypto/rand"
 	"crypto/sha256"
@@ -14,14 +16,15 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
 )
 
-// spool is the directory of objects being made and made.
-type spool struct {
-	dir  string
-	lock *os.File // held while sky-batch runs
+// spoolDir is sky-batch's side of the spool: the directory of objects
+// being made and made.
+type spoolDir struct {
+	dir  string     // absolute, links resolved
+	own  *spool.Dir // to check its directories are its own
+	lock *os.File   // held while sky-batch runs
 }
 
 // streamFormat is the time part of a stream id; streamIDLen the length
@@ -36,42 +39,47 @@ const (
 // Lock files: one sky-batch at a time on a spool.
 const batchLock = "batch.lock"
 
-// openSpool makes the spool's directories, checks it can write there and
-// takes its lock, which a second sky-batch on the same spool is refused.
-func openSpool(dir string) (*spool, error) {
-	s := &spool{dir: dir}
+// openSpool makes the spool's directories, checks they are its own and
+// that it can write there, and takes its lock, which a second sky-batch
+// on the same spool is refused.
+func openSpool(dir string) (*spoolDir, error) {
 	for _, d := range []string{openDir, readyDir, manifestDir} {
 		if err := os.MkdirAll(filepath.Join(dir, d), 0o755); err != nil {
 			return nil, fmt.Errorf("spool: %w", err)
 		}
 	}
-	lock, err := lockFile(filepath.Join(dir, batchLock))
+	own, err := spool.OpenDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("spool %s: %w", dir, err)
+		return nil, err
+	}
+	s := &spoolDir{dir: own.Path, own: own}
+	if err := s.check(); err != nil {
+		own.Close()
+		return nil, err
+	}
+	lock, err := lockFile(filepath.Join(s.dir, batchLock))
+	if err != nil {
+		own.Close()
+		return nil, fmt.Errorf("spool %s: %w", s.dir, err)
 	}
 	if lock == nil {
-		return nil, fmt.Errorf("spool %s is in use by another sky-batch: one at a time on a spool", dir)
+		own.Close()
+		return nil, fmt.Errorf("spool %s is in use by another sky-batch: one at a time on a spool", s.dir)
 	}
 	s.lock = lock
 	return s, nil
 }
 
-// DefaultSpool is the spool of sky-batch and sky-s3put when neither
-// --spool nor SKY_SPOOL says: /var/spool/skyflows for root, else
-// $XDG_STATE_HOME/skyflows/spool (~/.local/state/skyflows/spool).
-func DefaultSpool() string {
-	if os.Geteuid() == 0 {
-		return "/var/spool/skyflows"
-	}
-	state := os.Getenv("XDG_STATE_HOME")
-	if state == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			return "spool"
-		}
-		state = filepath.Join(home, ".local", "state")
-	}
-	return filepath.Join(state, "skyflows", "spool")
+// check checks that the spool's directories are still its own, before
+// sky-batch writes, renames or removes there.
+func (s *spoolDir) check() error {
+	return s.own.Check(openDir, readyDir, manifestDir)
+}
+
+// close lets the spool go: its lock, then its directory.
+func (s *spoolDir) close() {
+	s.lock.Close()
+	s.own.Close()
 }
 
 // lockFile takes an exclusive lock on the file at path, made if need be; it
@@ -81,26 +89,15 @@ func lockFile(path string) (*os.File, error) {
 	if err != nil {
 		return nil, err
 	}
-	if ok, err := TryLock(f); !ok {
+	if ok, err := spool.TryLock(f); !ok {
 		f.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// TryLock takes f's exclusive lock without waiting: false, and no error,
-// when another process holds it. The kernel lets the lock go when the
-// process ends, however it ends.
-func TryLock(f *os.File) (bool, error) {
-	err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-	if errors.Is(err, syscall.EWOULDBLOCK) {
-		return false, nil
-	}
-	return err == nil, err
-}
-
 // readyBytes is the size of the finished objects in the spool.
-func (s *spool) readyBytes() int64 {
+func (s *spoolDir) readyBytes() int64 {
 	entries, _ := os.ReadDir(filepath.Join(s.dir, readyDir))
 	var n int64
 	for _, e := range entries {
@@ -111,44 +108,10 @@ func (s *spool) readyBytes() int64 {
 	return n
 }
 
-// OldestWaiting is the age of the oldest finished object of spool dir,
-// by its manifest; 0 when there is none.
-func OldestWaiting(dir string) time.Duration {
-	names, _ := ManifestFiles(dir)
-	var oldest time.Time
-	for _, name := range names {
-		if fi, err := os.Stat(name); err == nil && (oldest.IsZero() || fi.ModTime().Before(oldest)) {
-			oldest = fi.ModTime()
-		}
-	}
-	if oldest.IsZero() {
-		return 0
-	}
-	return time.Since(oldest)
-}
-
-// ManifestFiles lists, in order, the manifests of the finished objects of
-// the spool dir.
-func ManifestFiles(dir string) ([]string, error) {
-	names, err := filepath.Glob(filepath.Join(dir, manifestDir, "*.json"))
-	slices.Sort(names)
-	return names, err
-}
-
-// ManifestOf is the manifest file of the finished object id in spool dir.
-func ManifestOf(dir, id string) string { return filepath.Join(dir, manifestDir, id+".json") }
-
-// ObjectOf is the finished object id in spool dir.
-func ObjectOf(dir, id string) string { return filepath.Join(dir, readyDir, id) }
-
-// ObjectPath is what a manifest says of the object id: its path in the
-// spool, whatever the working directory.
-func ObjectPath(id string) string { return readyDir + "/" + id }
-
 // newStream returns the id of a stream starting now: a time later than
 // any this spool had, a hash of the host id and a random part, so that
 // keys never repeat across restarts, processes and hosts.
-func (s *spool) newStream(now time.Time, host string) (string, error) {
+func (s *spoolDir) newStream(now time.Time, host string) (string, error) {
 	state := filepath.Join(s.dir, "stream")
 	t := now.UTC().Truncate(time.Second)
 	if last, err := os.ReadFile(state); err == nil {
@@ -166,7 +129,10 @@ func (s *spool) newStream(now time.Time, host string) (string, error) {
 
 // leftovers lists the objects an earlier run left open, oldest first,
 // and removes the temporary files a crash left.
-func (s *spool) leftovers() ([]meta, error) {
+func (s *spoolDir) leftovers() ([]meta, error) {
+	if err := s.check(); err != nil {
+		return nil, err
+	}
 	tmps, _ := filepath.Glob(s.path(openDir, "*.tmp"))
 	for _, tmp := range tmps {
 		os.Remove(tmp)
@@ -200,7 +166,7 @@ func (s *spool) leftovers() ([]meta, error) {
 
 // keepJournal sets an open object's journal aside, unless an earlier
 // recovery did, and returns its path.
-func (s *spool) keepJournal(id string) (string, error) {
+func (s *spoolDir) keepJournal(id string) (string, error) {
 	old := s.path(openDir, id+".ndjson.old")
 	if _, err := os.Stat(old); err == nil {
 		return old, nil

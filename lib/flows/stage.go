@@ -63,7 +63,7 @@ func flags() []cli.Flag {
 		&cli.BoolFlag{Name: "realtime", EnvVars: []string{"SKY_REPLAY_REALTIME"}, Usage: "replay with the recorded timing"},
 		&cli.StringFlag{Name: "dead-letter", EnvVars: []string{"SKY_DEAD_LETTER"}, TakesFile: true, Usage: "append each frame that carries no flows, verbatim, to `FILE`"},
 		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"}, Usage: "also print stats every `DURATION`"},
-		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"}, Usage: "after SIGINT or SIGTERM, wait at most `DURATION` for stdout to take the buffered flows"},
+		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"}, Usage: "after SIGINT, SIGTERM or SIGHUP, wait at most `DURATION` for stdout to take the buffered flows"},
 		stage.QuietFlag(),
 	}, analyzer.ClientFlags()...), metrics.Flags()...)
 }

@@ -21,8 +21,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/urfave/cli/v2"
 
-	"github.com/skyflows/skyflows/lib/batch"
 	"github.com/skyflows/skyflows/lib/metrics"
+	"github.com/skyflows/skyflows/lib/spool"
 	"github.com/skyflows/skyflows/lib/stage"
 )
 
@@ -55,8 +55,8 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "access-key", EnvVars: []string{"SKY_S3_ACCESS_KEY"}, Usage: "the access `KEY` (default: the AWS credential chain)"},
 		&cli.StringFlag{Name: "secret-key", EnvVars: []string{"SKY_S3_SECRET_KEY"}, Usage: "the secret `KEY` (better from the environment; never logged)"},
 		&cli.BoolFlag{Name: "insecure-skip-verify", EnvVars: []string{"SKY_S3_INSECURE"}, Usage: "do not verify the store's TLS certificate (insecure)"},
-		&cli.StringFlag{Name: "spool", Value: batch.DefaultSpool(), EnvVars: []string{"SKY_SPOOL"}, TakesFile: true,
-			Usage: "sky-batch's spool `DIR`: its finished objects are uploaded at start, and only its objects are ever read or removed"},
+		&cli.StringFlag{Name: "spool", EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, DefaultText: spool.Default(),
+			Usage: "sky-batch's spool `DIR`: its finished objects are uploaded at start, and only its objects are ever read or removed; without it, each manifest line's own spool, checked"},
 		&cli.BoolFlag{Name: "check", Usage: "check the credentials, the bucket and the right to write (an object put and deleted), then exit 0 or 1"},
 		&cli.StringFlag{Name: "keep", EnvVars: []string{"SKY_S3_KEEP"}, TakesFile: true, Usage: "move stored objects to `DIR`/KEY instead of deleting them"},
 		&cli.StringFlag{Name: "key", Usage: "upload stdin as the one object `KEY`, as aws s3 cp - does"},
@@ -83,11 +83,23 @@ type Stored struct {
 }
 
 // counts are the objects of a run: every one asked for (from stdin or the
-// spool) is stored, skipped (already gone, or another sky-s3put's) or
-// failed (left in the spool).
+// spool) is stored, skipped (already stored, or another sky-s3put's) or
+// failed (left where it is).
 type counts struct {
-	asked, stored, skipped, failed, retries int
-	bytes                                   int64
+	asked, stored, failed, retries int
+	already, others                int // skipped: already stored, another sky-s3put's
+	bytes                          int64
+}
+
+// skipped counts the objects taken care of otherwise.
+func (n counts) skipped() int { return n.already + n.others }
+
+// job is an object to store: its id in a spool, and the manifest line
+// that named it (nil for an object found in the spool).
+type job struct {
+	dir  *spool.Dir
+	id   string
+	line *spool.Manifest
 }
 
 // uploader is the processor: manifests in, uploads on workers, lines out.
@@ -95,22 +107,23 @@ type uploader struct {
 	ctx     context.Context // cancelled by a signal: no more waiting out an outage
 	client  *s3.Client
 	store   storeOptions
-	spool   string // absolute, links resolved
+	spool   string // --spool or SKY_SPOOL, absolute, links resolved; "" when neither
 	keep    string
 	retries int
 	backoff time.Duration
 	quiet   bool
 	w       *bufio.Writer
 	errw    io.Writer
-	work    chan string // object ids
+	work    chan job
 	wg      sync.WaitGroup
 	took    prometheus.Histogram // upload durations
 
-	mu    sync.Mutex // guards what follows, shared with the workers
-	done  []Stored
-	seen  map[string]bool
-	fatal error
-	n     counts
+	mu     sync.Mutex // guards what follows, shared with the workers
+	done   []Stored
+	seen   map[string]bool       // by spool and id
+	spools map[string]*spool.Dir // by absolute path
+	fatal  error
+	n      counts
 }
 
 func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.Processor, error) {
@@ -136,7 +149,7 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	}
 	u := &uploader{
 		ctx: c.Context, client: client, store: so, keep: c.String("keep"), retries: c.Int("max-retries"),
-		backoff: c.Duration("max-backoff"), quiet: c.Bool("quiet"), w: w, errw: errw, seen: map[string]bool{},
+		backoff: c.Duration("max-backoff"), quiet: c.Bool("quiet"), w: w, errw: errw, seen: map[string]bool{}, spools: map[string]*spool.Dir{},
 		took: metrics.Seconds("sky-s3put", "s3put_upload_seconds", "Time to store an object, retries included."),
 	}
 	if c.Bool("create-bucket") {
@@ -150,36 +163,23 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	case c.String("key") != "":
 		return nil, u.single(c.String("key"), c.String("content-type"), in)
 	}
-	if u.spool, err = resolveSpool(c.String("spool")); err != nil {
-		return nil, stage.Runtime(err)
+	leftovers := spool.Default()
+	if c.IsSet("spool") {
+		if u.spool, err = spool.Resolve(c.String("spool")); err != nil {
+			return nil, stage.Runtime(err)
+		}
+		leftovers = u.spool
 	}
-	u.work = make(chan string)
+	u.work = make(chan job)
 	for range c.Int("concurrency") {
 		u.wg.Add(1)
 		go u.worker()
 	}
-	if err := u.leftovers(); err != nil {
+	if err := u.leftovers(leftovers); err != nil {
 		u.Close()
 		return nil, stage.Runtime(err)
 	}
 	return u, nil
-}
-
-// resolveSpool is the spool's absolute path, links resolved; a spool
-// that does not exist holds nothing.
-func resolveSpool(dir string) (string, error) {
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	real, err := filepath.EvalSymlinks(abs)
-	if errors.Is(err, os.ErrNotExist) {
-		return abs, nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("spool: %w", err)
-	}
-	return real, nil
 }
 
 func (u *uploader) createBucket() error {
@@ -216,33 +216,70 @@ func (u *uploader) check() error {
 	return nil
 }
 
-// leftovers queues the finished objects the spool holds.
-func (u *uploader) leftovers() error {
-	names, err := batch.ManifestFiles(u.spool)
+// leftovers queues the finished objects the spool at path holds; a spool
+// that does not exist holds none.
+func (u *uploader) leftovers(path string) error {
+	d, err := u.openSpool(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	names, err := d.Names(spool.Manifests, ".json")
 	if err != nil {
 		return err
 	}
 	for _, name := range names {
-		u.queue(strings.TrimSuffix(filepath.Base(name), ".json"))
+		u.queue(job{dir: d, id: strings.TrimSuffix(name, ".json")})
 	}
 	return nil
 }
 
+// openSpool opens the spool at path, once a run, and checks that its
+// directories are its own.
+func (u *uploader) openSpool(path string) (*spool.Dir, error) {
+	real, err := spool.Resolve(path)
+	if err != nil {
+		return nil, err
+	}
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if d := u.spools[real]; d != nil {
+		return d, nil
+	}
+	d, err := spool.OpenDir(real)
+	if err != nil {
+		return nil, err
+	}
+	if err := d.Check(spool.Ready, spool.Manifests); err != nil {
+		d.Close()
+		return nil, err
+	}
+	u.spools[real] = d
+	return d, nil
+}
+
 // Record queues the object a manifest line names. Only the name of its
-// object counts: ready/ID in the spool (or the same as an absolute path);
-// what the object is comes from the spool's own manifest.
+// object counts: ready/ID in its spool (or the same as an absolute
+// path); what the object is comes from the spool's own manifest. Its
+// spool is --spool, which the line's must be if it names one, or else
+// the line's.
 func (u *uploader) Record(line []byte) (bool, error) {
 	if err := u.failed(); err != nil {
 		return false, err
 	}
-	var m batch.Manifest
+	var m spool.Manifest
 	if err := json.Unmarshal(line, &m); err != nil {
 		return false, stage.BadInput(fmt.Errorf("manifest: %w", err))
 	}
 	if m.Path == "" || m.Key == "" {
 		return false, stage.BadInput(errors.New("manifest: no path or key"))
 	}
-	id, err := u.objectID(m.Path)
+	d, id, err := u.locate(&m)
+	if errors.Is(err, spool.ErrNotOwn) {
+		return false, err
+	}
 	if err != nil {
 		u.count(func(n *counts) { n.asked++; n.failed++ })
 		fmt.Fprintf(u.errw, "sky-s3put: %s: %v; left alone\n", m.Key, err)
@@ -250,14 +287,41 @@ func (u *uploader) Record(line []byte) (bool, error) {
 	}
 	// Even after a signal: the stage reads to the end of its input and
 	// uploads what it names; only waiting out an outage stops.
-	return u.queue(id), nil
+	return u.queue(job{dir: d, id: id, line: &m}), nil
+}
+
+// locate finds the spool and the id of the object a manifest line names.
+func (u *uploader) locate(m *spool.Manifest) (*spool.Dir, string, error) {
+	path := u.spool
+	switch {
+	case m.Spool != "" && path == "":
+		if !filepath.IsAbs(m.Spool) {
+			return nil, "", fmt.Errorf("the manifest's spool %q is not an absolute path", m.Spool)
+		}
+		path = m.Spool
+	case m.Spool != "":
+		if real, err := spool.Resolve(m.Spool); err != nil || real != path {
+			return nil, "", fmt.Errorf("the manifest is of the spool %s, not of --spool %s", m.Spool, path)
+		}
+	case path == "":
+		path = spool.Default()
+	}
+	d, err := u.openSpool(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, "", fmt.Errorf("no spool at %s", path)
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	id, err := objectID(d.Path, m.Path)
+	return d, id, err
 }
 
 // queue hands an object to the workers, once.
-func (u *uploader) queue(id string) bool {
+func (u *uploader) queue(j job) bool {
 	u.mu.Lock()
-	dup := u.seen[id]
-	u.seen[id] = true
+	dup := u.seen[j.key()]
+	u.seen[j.key()] = true
 	if !dup {
 		u.n.asked++
 	}
@@ -265,21 +329,24 @@ func (u *uploader) queue(id string) bool {
 	if dup {
 		return false
 	}
-	u.work <- id
+	u.work <- j
 	u.writeDone()
 	return true
 }
 
-// objectID checks that a manifest's path names an object of the spool:
-// a plain name in its ready/ directory.
-func (u *uploader) objectID(path string) (string, error) {
-	dir, name := filepath.Split(filepath.Clean(path))
+// key tells the job's object from any other of the run.
+func (j job) key() string { return j.dir.Path + "\x00" + j.id }
+
+// objectID checks that a manifest's path names an object of the spool
+// dir: a plain name in its ready/ directory.
+func objectID(dir, path string) (string, error) {
+	parent, name := filepath.Split(filepath.Clean(path))
 	if filepath.IsAbs(path) {
-		real, err := filepath.EvalSymlinks(dir)
-		if err != nil || real != filepath.Join(u.spool, "ready") {
-			return "", fmt.Errorf("%s is not in the spool %s (give sky-s3put the --spool of sky-batch)", path, u.spool)
+		real, err := filepath.EvalSymlinks(parent)
+		if err != nil || real != filepath.Join(dir, spool.Ready) {
+			return "", fmt.Errorf("%s is not in the spool %s (give sky-s3put the --spool of sky-batch)", path, dir)
 		}
-	} else if path != batch.ObjectPath(name) {
+	} else if path != spool.ObjectPath(name) {
 		return "", fmt.Errorf("%s is not ready/NAME in the spool", path)
 	}
 	if !validID(name) {
@@ -328,39 +395,48 @@ func (u *uploader) writeDone() {
 
 func (u *uploader) worker() {
 	defer u.wg.Done()
-	for id := range u.work {
-		u.upload(id)
+	for j := range u.work {
+		u.upload(j)
 	}
 }
 
-// upload stores one object of the spool, trying again with backoff while
+// upload stores one object of a spool, trying again with backoff while
 // the failure may pass, and then removes it. Its manifest file is its
 // claim: locked while it is uploaded, so that two sky-s3put on one spool
 // never upload an object twice.
-func (u *uploader) upload(id string) {
-	claim, m, err := u.claim(id)
+func (u *uploader) upload(j job) {
+	claim, m, already, err := u.claim(j)
 	switch {
+	case errors.Is(err, spool.ErrNotOwn):
+		u.fail(err)
+		return
 	case err != nil:
-		fmt.Fprintf(u.errw, "sky-s3put: %s: %v; left alone\n", id, err)
+		fmt.Fprintf(u.errw, "sky-s3put: %s: %v; left alone\n", j.id, err)
 		u.count(func(n *counts) { n.failed++ })
 		return
+	case claim == nil && already:
+		u.count(func(n *counts) { n.already++ })
+		return
 	case claim == nil:
-		u.count(func(n *counts) { n.skipped++ })
+		u.count(func(n *counts) { n.others++ })
 		return
 	}
 	defer claim.Close()
-	f, err := openObject(batch.ObjectOf(u.spool, id))
-	if errors.Is(err, os.ErrNotExist) {
+	f, err := j.dir.OpenFile(spool.Ready, j.id, os.O_RDONLY, 0)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
 		// An earlier run stored and removed the object, and died before
 		// its manifest went: the manifest alone is left to remove.
 		fmt.Fprintf(u.errw, "sky-s3put: %s: stored by an earlier run; its manifest removed\n", m.Key)
-		u.count(func(n *counts) { n.skipped++ })
-		if err := os.Remove(claim.Name()); err != nil {
+		u.count(func(n *counts) { n.already++ })
+		if err := j.dir.Remove(spool.Manifests, j.id+".json"); err != nil {
 			u.fail(err)
 		}
 		return
-	}
-	if err != nil {
+	case errors.Is(err, spool.ErrNotOwn):
+		u.fail(err)
+		return
+	case err != nil:
 		fmt.Fprintf(u.errw, "sky-s3put: %s: %v; left alone\n", m.Key, err)
 		u.count(func(n *counts) { n.failed++ })
 		return
@@ -371,7 +447,7 @@ func (u *uploader) upload(id string) {
 	for attempt := 1; ; attempt++ {
 		etag, n, already, err := u.putFile(f, o)
 		if err == nil {
-			if err := u.release(id, m, claim); err != nil {
+			if err := u.release(j, m); err != nil {
 				u.fail(err)
 				return
 			}
@@ -380,7 +456,7 @@ func (u *uploader) upload(id string) {
 			u.done = append(u.done, Stored{Key: m.Key, ETag: etag, Bytes: n, DurationMs: time.Since(start).Milliseconds(), Already: already})
 			u.n.stored++
 			u.n.bytes += n
-			delete(u.seen, id) // gone from the spool: memory stays flat
+			delete(u.seen, j.key()) // gone from the spool: memory stays flat
 			u.mu.Unlock()
 			return
 		}
@@ -411,62 +487,70 @@ func (u *uploader) upload(id string) {
 	}
 }
 
-// claim locks the manifest of object id in the spool and reads it. It
-// returns no file, and no error, when another sky-s3put holds it or
-// stored the object since.
-func (u *uploader) claim(id string) (*os.File, *batch.Manifest, error) {
-	path := batch.ManifestOf(u.spool, id)
-	f, err := os.OpenFile(path, os.O_RDWR|syscall.O_NOFOLLOW, 0)
+// claim locks the manifest of the job's object in its spool and reads
+// it. It returns no file, and no error, when another sky-s3put holds it
+// or the object is stored already (already: the bucket has it); an
+// object a manifest line named that is neither in the spool nor in the
+// bucket is an error.
+func (u *uploader) claim(j job) (f *os.File, m *spool.Manifest, already bool, err error) {
+	f, err = j.dir.OpenFile(spool.Manifests, j.id+".json", os.O_RDWR, 0)
 	if errors.Is(err, os.ErrNotExist) {
-		if _, err := os.Lstat(batch.ObjectOf(u.spool, id)); err == nil {
-			return nil, nil, errors.New("no manifest in the spool for this object")
-		}
-		return nil, nil, nil // stored and removed by another sky-s3put
+		already, err = u.gone(j)
+		return nil, nil, already, err
 	}
 	if err != nil {
-		return nil, nil, fmt.Errorf("manifest: %w", err)
+		return nil, nil, false, fmt.Errorf("manifest: %w", err)
 	}
-	if ok, err := batch.TryLock(f); !ok {
+	if ok, err := spool.TryLock(f); !ok {
 		f.Close()
 		if err != nil {
-			return nil, nil, fmt.Errorf("manifest: %w", err)
+			return nil, nil, false, fmt.Errorf("manifest: %w", err)
 		}
-		return nil, nil, nil
+		return nil, nil, false, nil
 	}
 	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Nlink == 0 || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil || st.Nlink == 0 {
 		f.Close()
-		return nil, nil, nil // removed by the one that held it: stored
+		return nil, nil, false, nil // removed by the one that held it: stored
 	}
-	var m batch.Manifest
+	m = &spool.Manifest{}
 	data, err := io.ReadAll(f)
 	if err == nil {
-		err = json.Unmarshal(data, &m)
+		err = json.Unmarshal(data, m)
 	}
-	if err == nil && (m.Key == "" || m.Path != batch.ObjectPath(id) && filepath.Base(m.Path) != id) {
+	switch {
+	case err != nil:
+	case m.Key == "" || m.Path != spool.ObjectPath(j.id) && filepath.Base(m.Path) != j.id:
 		err = errors.New("it names another object")
+	case j.line != nil && j.line.Key != m.Key:
+		err = fmt.Errorf("it names the key %s, the manifest line %s", m.Key, j.line.Key)
 	}
 	if err != nil {
 		f.Close()
-		return nil, nil, fmt.Errorf("manifest %s: %w", path, err)
+		return nil, nil, false, fmt.Errorf("manifest %s: %w", f.Name(), err)
 	}
-	return f, &m, nil
+	return f, m, false, nil
 }
 
-// openObject opens a spooled object: a regular file, never through a link.
-func openObject(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
-	if err != nil {
-		if errors.Is(err, syscall.ELOOP) {
-			return nil, errors.New("a symbolic link, not a spooled object")
-		}
-		return nil, err
+// gone tells what became of an object whose manifest is not in its
+// spool: one that a manifest line named must be in the bucket, the same
+// (already); one found in the spool was stored by another sky-s3put
+// since.
+func (u *uploader) gone(j job) (already bool, err error) {
+	if there, err := j.dir.Exists(spool.Ready, j.id); err != nil || there {
+		return false, errors.Join(err, errors.New("no manifest in the spool for this object"))
 	}
-	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
-		f.Close()
-		return nil, errors.New("not a regular file, not a spooled object")
+	if j.line == nil {
+		return false, nil
 	}
-	return f, nil
+	o := object{key: j.line.Key, md5: j.line.MD5, sha256: j.line.SHA256}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(u.ctx), time.Minute)
+	defer cancel()
+	if _, err := sameObject(ctx, u.client, u.store, o); err != nil {
+		msg, _ := explain(err)
+		return false, fmt.Errorf("neither in the spool %s nor in the bucket (%s)", j.dir.Path, msg)
+	}
+	return true, nil
 }
 
 func (u *uploader) putFile(f *os.File, o object) (etag string, n int64, already bool, err error) {
@@ -497,10 +581,9 @@ func (u *uploader) fail(err error) {
 	}
 }
 
-// release removes a stored object from the spool, or moves it to --keep,
-// and then its manifest, the claim still held.
-func (u *uploader) release(id string, m *batch.Manifest, claim *os.File) error {
-	path := batch.ObjectOf(u.spool, id)
+// release removes a stored object from its spool, or moves it to
+// --keep, and then its manifest, the claim still held.
+func (u *uploader) release(j job, m *spool.Manifest) error {
 	if u.keep != "" {
 		if !filepath.IsLocal(m.Key) {
 			return fmt.Errorf("--keep: key %q is not a relative path", m.Key)
@@ -509,16 +592,13 @@ func (u *uploader) release(id string, m *batch.Manifest, claim *os.File) error {
 		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 			return err
 		}
-		if err := os.Rename(path, dst); err != nil {
+		if err := j.dir.MoveOut(spool.Ready, j.id, dst); err != nil {
 			return err
 		}
-	} else if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+	} else if err := j.dir.Remove(spool.Ready, j.id); err != nil {
 		return err
 	}
-	if err := os.Remove(claim.Name()); err != nil && !errors.Is(err, os.ErrNotExist) {
-		return err
-	}
-	return nil
+	return j.dir.Remove(spool.Manifests, j.id+".json")
 }
 
 // TickEvery prints stored objects' lines promptly.
@@ -538,12 +618,16 @@ func (u *uploader) Close() error {
 	u.writeDone()
 	u.mu.Lock()
 	defer u.mu.Unlock()
+	for _, d := range u.spools {
+		d.Close()
+	}
 	n := u.n
 	if !u.quiet && n.asked > 0 {
-		fmt.Fprintf(u.errw, "sky-s3put: %d objects stored (%d bytes) in %s, %d skipped, %d left in the spool\n", n.stored, n.bytes, u.store.bucket, n.skipped, n.failed)
+		fmt.Fprintf(u.errw, "sky-s3put: %d objects stored (%d bytes) in %s, %d skipped (%d already stored, %d another sky-s3put's), %d not stored\n",
+			n.stored, n.bytes, u.store.bucket, n.skipped(), n.already, n.others, n.failed)
 	}
 	if u.fatal == nil && n.failed > 0 {
-		u.fatal = stage.Runtime(fmt.Errorf("%d objects not stored, left in the spool", n.failed))
+		u.fatal = stage.Runtime(fmt.Errorf("%d objects not stored", n.failed))
 	}
 	return u.fatal
 }
@@ -556,7 +640,8 @@ func (u *uploader) Instrument(m *metrics.Set) {
 	}{
 		{"s3put_objects_stored_total", "Objects the store confirmed.", func(n counts) float64 { return float64(n.stored) }},
 		{"s3put_objects_failed_total", "Objects not stored, left in the spool.", func(n counts) float64 { return float64(n.failed) }},
-		{"s3put_objects_skipped_total", "Objects already gone, or another sky-s3put's.", func(n counts) float64 { return float64(n.skipped) }},
+		{"s3put_objects_skipped_total", "Objects already stored, or another sky-s3put's.", func(n counts) float64 { return float64(n.skipped()) }},
+		{"s3put_objects_already_total", "Objects skipped because the bucket had them already, the same.", func(n counts) float64 { return float64(n.already) }},
 		{"s3put_retries_total", "Attempts made again after a failure that may pass.", func(n counts) float64 { return float64(n.retries) }},
 		{"s3put_bytes_total", "Bytes stored.", func(n counts) float64 { return float64(n.bytes) }},
 	} {
@@ -566,8 +651,14 @@ func (u *uploader) Instrument(m *metrics.Set) {
 			return c.v(u.n)
 		})
 	}
-	m.Gauge("s3put_oldest_waiting_seconds", "Age of the oldest finished object in the spool, waiting to be stored.", func() float64 {
-		return batch.OldestWaiting(u.spool).Seconds()
+	m.Gauge("s3put_oldest_waiting_seconds", "Age of the oldest finished object in the spools, waiting to be stored.", func() float64 {
+		u.mu.Lock()
+		defer u.mu.Unlock()
+		var oldest time.Duration
+		for _, d := range u.spools {
+			oldest = max(oldest, d.OldestWaiting())
+		}
+		return oldest.Seconds()
 	})
 	m.Register(u.took)
 }
@@ -580,7 +671,7 @@ func (u *uploader) Stats(lines *stage.Stats) string {
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	bad := lines.Bad.Load()
-	s := fmt.Sprintf("in %d out %d dropped %d bad %d", int64(u.n.asked)+bad, u.n.stored, u.n.skipped, bad)
+	s := fmt.Sprintf("in %d out %d dropped %d bad %d", int64(u.n.asked)+bad, u.n.stored, u.n.skipped(), bad)
 	if u.n.failed > 0 {
 		s += fmt.Sprintf(" unwritten %d", u.n.failed)
 	}

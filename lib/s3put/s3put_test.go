@@ -22,6 +22,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/batch"
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/spool"
 	"github.com/skyflows/skyflows/lib/stage"
 )
 
@@ -101,12 +102,12 @@ func spooled(t *testing.T, n int, args ...string) ([]byte, string) {
 	for i, l := range bytes.Split(bytes.TrimSpace(flows.Bytes()), []byte("\n")) {
 		fmt.Fprintf(&tagged, "%s,\"Tag\":%q}\n", l[:len(l)-1], []string{"ingress", "egress"}[i%2])
 	}
-	spool := t.TempDir()
+	dir := t.TempDir()
 	var out, errw bytes.Buffer
-	if code := batch.Run(append([]string{"sky-batch", "-q", "--spool", spool}, args...), &tagged, &out, &errw); code != 0 {
+	if code := batch.Run(append([]string{"sky-batch", "-q", "--spool", dir}, args...), &tagged, &out, &errw); code != 0 {
 		t.Fatalf("sky-batch: %s", errw.String())
 	}
-	return out.Bytes(), spool
+	return out.Bytes(), dir
 }
 
 // stored lists a bucket and reads every object's records.
@@ -134,10 +135,10 @@ func stored(t *testing.T, name string) map[string][]string {
 	return objects
 }
 
-func spoolEmpty(t *testing.T, spool string) {
+func spoolEmpty(t *testing.T, dir string) {
 	t.Helper()
 	for _, d := range []string{"ready", "manifests", "open"} {
-		if entries, _ := os.ReadDir(filepath.Join(spool, d)); len(entries) > 0 {
+		if entries, _ := os.ReadDir(filepath.Join(dir, d)); len(entries) > 0 {
 			t.Errorf("spool %s not empty: %d entries", d, len(entries))
 		}
 	}
@@ -147,15 +148,15 @@ func spoolEmpty(t *testing.T, spool string) {
 // with the keys, metadata and encoding the manifests gave.
 func TestEndToEnd(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 3000, "--max-records", "400")
-	out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
+	manifests, dir := spooled(t, 3000, "--max-records", "400")
+	out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", dir)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
 	objects := stored(t, name)
 	total := 0
 	for _, line := range strings.Split(strings.TrimSpace(string(manifests)), "\n") {
-		var m batch.Manifest
+		var m spool.Manifest
 		json.Unmarshal([]byte(line), &m)
 		if len(objects[m.Key]) != m.Records {
 			t.Errorf("%s: %d records stored, %d sent", m.Key, len(objects[m.Key]), m.Records)
@@ -170,14 +171,14 @@ func TestEndToEnd(t *testing.T) {
 	if total != 3000 || strings.Count(out, `"etag"`) != len(objects) {
 		t.Errorf("%d records stored; %d objects, output:\n%s", total, len(objects), out)
 	}
-	spoolEmpty(t, spool)
+	spoolEmpty(t, dir)
 }
 
 // TestOutage: the store stops mid-run and comes back; everything is
 // stored afterwards, nothing lost.
 func TestOutage(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 2000, "--max-records", "200")
+	manifests, dir := spooled(t, 2000, "--max-records", "200")
 	if err := script("stop"); err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +186,7 @@ func TestOutage(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		script("start")
 	}()
-	_, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
+	_, errs, code := s3put(t, manifests, "--bucket", name, "--spool", dir)
 	if code != 0 || !strings.Contains(errs, "store unreachable") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -196,13 +197,13 @@ func TestOutage(t *testing.T) {
 	if n != 2000 {
 		t.Fatalf("%d records stored after the outage, want 2000", n)
 	}
-	spoolEmpty(t, spool)
+	spoolEmpty(t, dir)
 }
 
 // TestRefusals: wrong credentials or a missing bucket are plain errors and
 // the objects stay in the spool.
 func TestRefusals(t *testing.T) {
-	manifests, spool := spooled(t, 100)
+	manifests, dir := spooled(t, 100)
 	for _, c := range []struct {
 		args []string
 		want string
@@ -210,42 +211,42 @@ func TestRefusals(t *testing.T) {
 		{[]string{"--bucket", "no-such-bucket"}, "the bucket does not exist (NoSuchBucket); objects stay in the spool"},
 		{[]string{"--bucket", bucket(t), "--secret-key", "wrong"}, "the secret key is wrong (SignatureDoesNotMatch)"},
 	} {
-		_, errs, code := s3put(t, manifests, append(c.args, "--spool", spool)...)
+		_, errs, code := s3put(t, manifests, append(c.args, "--spool", dir)...)
 		if code != 1 || !strings.Contains(errs, c.want) || strings.Contains(errs, secret) {
 			t.Errorf("%v: exit %d: %s", c.args, code, errs)
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Join(spool, "ready")); len(entries) == 0 {
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ready")); len(entries) == 0 {
 		t.Error("objects left the spool")
 	}
 	// Then cron mode picks them up.
 	name := bucket(t)
-	if _, errs, code := s3put(t, nil, "--bucket", name, "--spool", spool); code != 0 {
+	if _, errs, code := s3put(t, nil, "--bucket", name, "--spool", dir); code != 0 {
 		t.Fatalf("cron: %s", errs)
 	}
-	spoolEmpty(t, spool)
+	spoolEmpty(t, dir)
 }
 
 // TestOrphanManifest: a run killed between removing a stored object and
 // its manifest leaves the manifest; the next run removes it.
 func TestOrphanManifest(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 10)
-	var m batch.Manifest
+	manifests, dir := spooled(t, 10)
+	var m spool.Manifest
 	json.Unmarshal(bytes.SplitN(manifests, []byte("\n"), 2)[0], &m)
-	os.Remove(filepath.Join(spool, m.Path))
-	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", spool)
+	os.Remove(filepath.Join(dir, m.Path))
+	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", dir)
 	if code != 0 || !strings.Contains(errs, m.Key+": stored by an earlier run; its manifest removed") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	spoolEmpty(t, spool)
+	spoolEmpty(t, dir)
 }
 
 func TestBadManifestLines(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 50)
+	manifests, dir := spooled(t, 50)
 	input := append([]byte("not json\n{\"key\":\"x\"}\n"), manifests...)
-	_, errs, code := s3put(t, input, "--bucket", name, "--spool", spool)
+	_, errs, code := s3put(t, input, "--bucket", name, "--spool", dir)
 	if code != 0 || !strings.Contains(errs, "line 1: manifest: ") || !strings.Contains(errs, "line 2: manifest: no path or key") {
 		t.Errorf("exit %d: %s", code, errs)
 	}
@@ -256,16 +257,16 @@ func TestBadManifestLines(t *testing.T) {
 
 func TestKeepAndSingle(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 20)
+	manifests, dir := spooled(t, 20)
 	keep := t.TempDir()
-	if _, errs, code := s3put(t, manifests, "--bucket", name, "--keep", keep, "--spool", spool); code != 0 {
+	if _, errs, code := s3put(t, manifests, "--bucket", name, "--keep", keep, "--spool", dir); code != 0 {
 		t.Fatal(errs)
 	}
 	kept, _ := filepath.Glob(filepath.Join(keep, "*", "*", "*.gz"))
 	if len(kept) != 2 {
 		t.Errorf("kept %v", kept)
 	}
-	spoolEmpty(t, spool)
+	spoolEmpty(t, dir)
 
 	big := bytes.Repeat([]byte("0123456789abcdef"), 6<<20/16+100) // over one 5 MiB part
 	out, errs, code := s3put(t, big, "--bucket", name, "--key", "dir/big.bin", "--part-size", "5242880")
@@ -291,8 +292,8 @@ func TestCABundle(t *testing.T) {
 	}
 	t.Setenv("AWS_CA_BUNDLE", bundle)
 	name := bucket(t)
-	manifests, spool := spooled(t, 10)
-	if _, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool); code != 0 {
+	manifests, dir := spooled(t, 10)
+	if _, errs, code := s3put(t, manifests, "--bucket", name, "--spool", dir); code != 0 {
 		t.Fatal(errs)
 	}
 }
@@ -309,22 +310,22 @@ func TestUsage(t *testing.T) {
 // removes only regular files in its spool's ready/.
 func TestOnlyItsOwnFiles(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 10)
+	manifests, dir := spooled(t, 10)
 	elsewhere := t.TempDir()
 	victim := filepath.Join(elsewhere, "victim")
 	os.WriteFile(victim, []byte("not yours\n"), 0o644)
-	os.Mkdir(filepath.Join(spool, "ready", "adir"), 0o755)
-	os.Symlink(victim, filepath.Join(spool, "ready", "alink"))
+	os.Mkdir(filepath.Join(dir, "ready", "adir"), 0o755)
+	os.Symlink(victim, filepath.Join(dir, "ready", "alink"))
 	for _, id := range []string{"adir", "alink"} {
-		os.WriteFile(filepath.Join(spool, "manifests", id+".json"), []byte(`{"path":"ready/`+id+`","key":"stolen/`+id+`"}`), 0o644)
+		os.WriteFile(filepath.Join(dir, "manifests", id+".json"), []byte(`{"path":"ready/`+id+`","key":"stolen/`+id+`"}`), 0o644)
 	}
 	// A manifest dropped in manifests/ that names a file elsewhere.
-	os.WriteFile(filepath.Join(spool, "manifests", "evil.json"), []byte(`{"path":"`+victim+`","key":"stolen/evil"}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "manifests", "evil.json"), []byte(`{"path":"`+victim+`","key":"stolen/evil"}`), 0o644)
 	hostile := fmt.Sprintf(`{"path":%q,"key":"stolen/abs"}
 {"path":"ready/../../%s","key":"stolen/dots"}
 {"path":%q,"key":"stolen/dots2"}
-`, victim, filepath.Base(victim), filepath.Join(spool, "ready", "..", "..", "victim"))
-	_, errs, code := s3put(t, append([]byte(hostile), manifests...), "--bucket", name, "--spool", spool, "--max-retries", "1")
+`, victim, filepath.Base(victim), filepath.Join(dir, "ready", "..", "..", "victim"))
+	_, errs, code := s3put(t, append([]byte(hostile), manifests...), "--bucket", name, "--spool", dir, "--max-retries", "1")
 	if code != 1 {
 		t.Errorf("exit %d, want 1 (objects asked for were not stored): %s", code, errs)
 	}
@@ -373,7 +374,7 @@ func TestRelativeSpool(t *testing.T) {
 // and neither fails.
 func TestTwoUploaders(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 3000, "--max-records", "30")
+	manifests, dir := spooled(t, 3000, "--max-records", "30")
 	type result struct {
 		out, errs string
 		code      int
@@ -381,7 +382,7 @@ func TestTwoUploaders(t *testing.T) {
 	results := make(chan result, 2)
 	for range 2 {
 		go func() {
-			out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
+			out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", dir)
 			results <- result{out, errs, code}
 		}()
 	}
@@ -397,7 +398,7 @@ func TestTwoUploaders(t *testing.T) {
 	if stores != 100 || len(objects) != 100 {
 		t.Errorf("%d uploads for %d objects, want 100 and 100", stores, len(objects))
 	}
-	spoolEmpty(t, spool)
+	spoolEmpty(t, dir)
 }
 
 // TestNeverOverwrite: a key already in the bucket is never written over:
@@ -405,16 +406,16 @@ func TestTwoUploaders(t *testing.T) {
 // is an error and stays.
 func TestNeverOverwrite(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 20, "--key-template", "fixed/{group}/{random}.gz")
-	var ms []batch.Manifest
+	manifests, dir := spooled(t, 20, "--key-template", "fixed/{group}/{random}.gz")
+	var ms []spool.Manifest
 	for _, line := range strings.Split(strings.TrimSpace(string(manifests)), "\n") {
-		var m batch.Manifest
+		var m spool.Manifest
 		json.Unmarshal([]byte(line), &m)
 		ms = append(ms, m)
 	}
 	// The first object is already there, the same; the second's key holds
 	// other content.
-	first, _ := os.ReadFile(filepath.Join(spool, ms[0].Path))
+	first, _ := os.ReadFile(filepath.Join(dir, ms[0].Path))
 	c := client(t)
 	for i, body := range [][]byte{first, []byte("other")} {
 		if _, err := c.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(name), Key: aws.String(ms[i].Key),
@@ -422,7 +423,7 @@ func TestNeverOverwrite(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool)
+	out, errs, code := s3put(t, manifests, "--bucket", name, "--spool", dir)
 	if code != 1 || !strings.Contains(out, `"already":true`) || !strings.Contains(errs, ms[1].Key+": the key exists in the bucket with other content") {
 		t.Fatalf("exit %d: %s %s", code, out, errs)
 	}
@@ -431,10 +432,10 @@ func TestNeverOverwrite(t *testing.T) {
 	if string(data) != "other" {
 		t.Error("an object was overwritten")
 	}
-	if _, err := os.Stat(filepath.Join(spool, ms[1].Path)); err != nil {
+	if _, err := os.Stat(filepath.Join(dir, ms[1].Path)); err != nil {
 		t.Error("the conflicting object left the spool")
 	}
-	if _, err := os.Stat(filepath.Join(spool, ms[0].Path)); err == nil {
+	if _, err := os.Stat(filepath.Join(dir, ms[0].Path)); err == nil {
 		t.Error("the object already stored stayed in the spool")
 	}
 }
@@ -442,21 +443,21 @@ func TestNeverOverwrite(t *testing.T) {
 // TestGiveUpFails: objects left in the spool make the exit 1, counted in
 // objects whether from stdin or the spool.
 func TestGiveUpFails(t *testing.T) {
-	manifests, spool := spooled(t, 40, "--max-records", "10")
+	manifests, dir := spooled(t, 40, "--max-records", "10")
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
 	var out, errw bytes.Buffer
 	code := Run([]string{"sky-s3put", "--endpoint", dead, "--path-style", "--region", "us-east-1", "--access-key", access,
-		"--secret-key", secret, "--max-backoff", "10ms", "--max-retries", "2", "--bucket", "b", "--spool", spool},
+		"--secret-key", secret, "--max-backoff", "10ms", "--max-retries", "2", "--bucket", "b", "--spool", dir},
 		bytes.NewReader(manifests), &out, &errw)
 	if code != 1 || !strings.Contains(errw.String(), "sky-s3put: stats: in 4 out 0 dropped 0 bad 0 unwritten 4") ||
-		!strings.Contains(errw.String(), "4 objects not stored, left in the spool") {
+		!strings.Contains(errw.String(), "4 objects not stored") {
 		t.Errorf("exit %d: %s", code, errw.String())
 	}
 	// From the spool alone, the same count.
 	name := bucket(t)
-	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", spool)
+	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", dir)
 	if code != 0 || !strings.Contains(errs, "sky-s3put: stats: in 4 out 4 dropped 0 bad 0") {
 		t.Errorf("exit %d: %s", code, errs)
 	}
@@ -466,7 +467,7 @@ func TestGiveUpFails(t *testing.T) {
 // https to a plain-HTTP port, stops at once with a plain line, exit 1,
 // objects kept.
 func TestTLSFailuresAreFatal(t *testing.T) {
-	manifests, spool := spooled(t, 10)
+	manifests, dir := spooled(t, 10)
 	tlsServer := httptest.NewTLSServer(http.NotFoundHandler())
 	defer tlsServer.Close()
 	for _, c := range []struct{ endpoint, want string }{
@@ -475,12 +476,12 @@ func TestTLSFailuresAreFatal(t *testing.T) {
 	} {
 		var out, errw bytes.Buffer
 		code := Run([]string{"sky-s3put", "--endpoint", c.endpoint, "--path-style", "--region", "us-east-1", "--access-key", access,
-			"--secret-key", secret, "--max-backoff", "10ms", "--bucket", "b", "--spool", spool}, bytes.NewReader(manifests), &out, &errw)
+			"--secret-key", secret, "--max-backoff", "10ms", "--bucket", "b", "--spool", dir}, bytes.NewReader(manifests), &out, &errw)
 		if code != 1 || !strings.Contains(errw.String(), c.want) || strings.Contains(errw.String(), "attempt 2") {
 			t.Errorf("%s: exit %d: %s", c.endpoint, code, errw.String())
 		}
 	}
-	if entries, _ := os.ReadDir(filepath.Join(spool, "ready")); len(entries) != 2 {
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ready")); len(entries) != 2 {
 		t.Errorf("objects left the spool")
 	}
 }
@@ -504,7 +505,7 @@ func TestCheck(t *testing.T) {
 // TestSignalDuringOutage: a stop while the store is away keeps the
 // objects in the spool and exits 1: they were not stored.
 func TestSignalDuringOutage(t *testing.T) {
-	manifests, spool := spooled(t, 40, "--max-records", "10")
+	manifests, dir := spooled(t, 40, "--max-records", "10")
 	ln, _ := net.Listen("tcp", "127.0.0.1:0")
 	dead := "http://" + ln.Addr().String()
 	ln.Close()
@@ -519,7 +520,7 @@ func TestSignalDuringOutage(t *testing.T) {
 	done := make(chan int)
 	go func() {
 		done <- RunContext(ctx, []string{"sky-s3put", "--endpoint", dead, "--path-style", "--region", "us-east-1", "--access-key", access,
-			"--secret-key", secret, "--max-backoff", "50ms", "--bucket", "b", "--spool", spool}, bytes.NewReader(manifests), &out, errw)
+			"--secret-key", secret, "--max-backoff", "50ms", "--bucket", "b", "--spool", dir}, bytes.NewReader(manifests), &out, errw)
 	}()
 	for !strings.Contains(said(), "attempt 3") {
 		select {
@@ -529,10 +530,10 @@ func TestSignalDuringOutage(t *testing.T) {
 		}
 	}
 	cancel()
-	if code := <-done; code != 1 || !strings.Contains(said(), "4 objects not stored, left in the spool") {
+	if code := <-done; code != 1 || !strings.Contains(said(), "4 objects not stored") {
 		t.Errorf("exit %d: %s", code, said())
 	}
-	if entries, _ := os.ReadDir(filepath.Join(spool, "ready")); len(entries) != 4 {
+	if entries, _ := os.ReadDir(filepath.Join(dir, "ready")); len(entries) != 4 {
 		t.Errorf("%d objects in the spool, want 4", len(entries))
 	}
 }
@@ -540,9 +541,9 @@ func TestSignalDuringOutage(t *testing.T) {
 // TestMetricsFile: sky-s3put's own metrics at exit.
 func TestMetricsFile(t *testing.T) {
 	name := bucket(t)
-	manifests, spool := spooled(t, 40, "--max-records", "10")
+	manifests, dir := spooled(t, 40, "--max-records", "10")
 	file := filepath.Join(t.TempDir(), "s3put.prom")
-	if _, errs, code := s3put(t, manifests, "--bucket", name, "--spool", spool, "--metrics-file", file); code != 0 {
+	if _, errs, code := s3put(t, manifests, "--bucket", name, "--spool", dir, "--metrics-file", file); code != 0 {
 		t.Fatal(errs)
 	}
 	data, _ := os.ReadFile(file)
@@ -555,5 +556,80 @@ func TestMetricsFile(t *testing.T) {
 		if !strings.Contains(string(data), want+"\n") {
 			t.Errorf("no %s in:\n%s", want, data)
 		}
+	}
+}
+
+// TestSpoolDirsAreItsOwn: a spool's ready/ or manifests/ that is a link
+// to a directory elsewhere (as an attacker who can write the spool makes
+// it) stops sky-s3put with exit 1 before it reads or removes anything
+// there; the files it leads to stay, and nothing reaches the bucket.
+func TestSpoolDirsAreItsOwn(t *testing.T) {
+	for _, sub := range []string{spool.Ready, spool.Manifests} {
+		t.Run(sub, func(t *testing.T) {
+			name := bucket(t)
+			manifests, dir := spooled(t, 10)
+			elsewhere := t.TempDir()
+			os.WriteFile(filepath.Join(elsewhere, "victim"), []byte("not yours\n"), 0o644)
+			os.WriteFile(filepath.Join(elsewhere, "victim.json"), []byte(`{"path":"ready/victim","key":"stolen/victim"}`), 0o644)
+			if err := os.Rename(filepath.Join(dir, sub), filepath.Join(dir, sub+".moved")); err != nil {
+				t.Fatal(err)
+			}
+			os.Symlink(elsewhere, filepath.Join(dir, sub))
+			line := []byte(`{"path":"ready/victim","key":"stolen/victim"}` + "\n")
+			for _, input := range [][]byte{nil, line, manifests} {
+				_, errs, code := s3put(t, input, "--bucket", name, "--spool", dir)
+				if code != 1 || !strings.Contains(errs, sub+"/: not a directory of the spool's own") {
+					t.Errorf("exit %d, want 1 and a line naming %s/: %s", code, sub, errs)
+				}
+			}
+			// Without --spool, the manifest lines' own spool: the same.
+			if _, errs, code := s3put(t, manifests, "--bucket", name); code != 1 {
+				t.Errorf("from the lines' spool: exit %d, want 1: %s", code, errs)
+			}
+			for _, f := range []string{"victim", "victim.json"} {
+				if _, err := os.Stat(filepath.Join(elsewhere, f)); err != nil {
+					t.Errorf("%s, outside the spool, was removed", f)
+				}
+			}
+			if n := len(stored(t, name)); n != 0 {
+				t.Errorf("%d objects stored", n)
+			}
+		})
+	}
+}
+
+// TestPipeWithoutSpool: sky-batch --spool X | sky-s3put, with no spool
+// flag or variable, stores every object from the spool each manifest line
+// names; a differing --spool is an error that names both spools and
+// keeps the objects; a line naming an object in no spool and not in the
+// bucket is an error, and one already stored is skipped as such.
+func TestPipeWithoutSpool(t *testing.T) {
+	t.Setenv("SKY_SPOOL", "")
+	os.Unsetenv("SKY_SPOOL")
+	name := bucket(t)
+	manifests, dir := spooled(t, 300, "--max-records", "30")
+	other := t.TempDir()
+	_, errs, code := s3put(t, manifests, "--bucket", name, "--spool", other)
+	if code != 1 || !strings.Contains(errs, "the manifest is of the spool "+dir+", not of --spool "+other) {
+		t.Errorf("a differing --spool: exit %d: %s", code, errs)
+	}
+	if len(stored(t, name)) != 0 {
+		t.Error("objects stored from another spool than --spool")
+	}
+	out, errs, code := s3put(t, manifests, "--bucket", name)
+	if code != 0 || strings.Count(out, `"etag"`) != 10 || len(stored(t, name)) != 10 {
+		t.Fatalf("exit %d, %d objects: %s", code, len(stored(t, name)), errs)
+	}
+	spoolEmpty(t, dir)
+	// The same lines again: every object is in the bucket, the same.
+	_, errs, code = s3put(t, manifests, "--bucket", name)
+	if code != 0 || !strings.Contains(errs, "10 skipped (10 already stored, 0 another sky-s3put's)") {
+		t.Errorf("lines of stored objects: exit %d: %s", code, errs)
+	}
+	// A line whose object is in neither.
+	lost := strings.Replace(strings.SplitN(string(manifests), "\n", 2)[0], `"key":"`, `"key":"lost/`, 1) + "\n"
+	_, errs, code = s3put(t, []byte(lost), "--bucket", name)
+	if code != 1 || !strings.Contains(errs, "neither in the spool "+dir+" nor in the bucket") {
+		t.Errorf("an object nowhere: exit %d: %s", code, errs)
 	}
 }

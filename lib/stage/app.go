@@ -80,7 +80,12 @@ func NewApp(name, usage string, streams IO) *cli.App {
 	}
 }
 
-// Execute runs app with args under a context cancelled by SIGINT or SIGTERM,
+// StopSignals stop a stage the same way: it drains, reports and exits. A
+// hang-up (the terminal or ssh session of a pipeline closed) is one too,
+// so that nothing handed over is lost with the session.
+var StopSignals = []os.Signal{os.Interrupt, syscall.SIGTERM, syscall.SIGHUP}
+
+// Execute runs app with args under a context cancelled by a stop signal,
 // prints any error as one line prefixed with the program name and returns
 // the exit code.
 func Execute(app *cli.App, args []string) int {
@@ -94,7 +99,7 @@ func ExecuteContext(parent context.Context, app *cli.App, args []string) int {
 		defer profile(fmt.Sprintf("%s.%s.%d", path, app.Name, os.Getpid()))()
 	}
 	ownHelpAndVersion(app)
-	ctx, stop := signal.NotifyContext(parent, os.Interrupt, syscall.SIGTERM)
+	ctx, stop := signal.NotifyContext(parent, StopSignals...)
 	defer stop()
 	err := app.RunContext(ctx, args)
 	if err == nil {

@@ -140,7 +140,7 @@ func commonFlags() []cli.Flag {
 		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"},
 			Usage: "also print stats to stderr every `DURATION` (0: only at exit)"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"},
-			Usage: "after SIGINT or SIGTERM, keep reading to end of input for at most `DURATION`, then stop with exit 1"},
+			Usage: "after SIGINT, SIGTERM or SIGHUP, keep reading to end of input for at most `DURATION`, then stop with exit 1"},
 		&cli.IntFlag{Name: "max-line-bytes", Value: ndjson.DefaultMaxLine, EnvVars: []string{"SKY_MAX_LINE_BYTES"},
 			Usage: "reject input lines longer than `N` bytes"},
 		QuietFlag(),
@@ -340,7 +340,7 @@ func (lp *loop) wait(ctx context.Context, drain time.Duration) error {
 	case <-ctx.Done():
 	}
 	again := make(chan os.Signal, 1)
-	signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(again, StopSignals...)
 	defer signal.Stop(again)
 	deadline := time.NewTimer(drain + lockWait)
 	defer deadline.Stop()
@@ -412,7 +412,7 @@ func (lp *loop) own(ctx context.Context, drain time.Duration) error {
 				fmt.Fprintf(lp.errw, "%s: stopping: reading to the end of input, for %s at most (a second signal stops at once)\n", lp.name, drain)
 			}
 			again = make(chan os.Signal, 1)
-			signal.Notify(again, os.Interrupt, syscall.SIGTERM)
+			signal.Notify(again, StopSignals...)
 			defer signal.Stop(again)
 			timer := time.NewTimer(drain)
 			defer timer.Stop()
