@@ -18,11 +18,18 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	}
 	app.Before = stage.NoArgs
 	app.Action = func(c *cli.Context) error {
+		stage.IgnoreSIGPIPE()
 		g := New(c.Uint64("seed"))
+		var err error
 		if n := c.Int("frames"); n > 0 {
-			return g.WriteFrames(out, c.Int("count"), n)
+			err = g.WriteFrames(out, c.Int("count"), n)
+		} else {
+			err = g.Write(out, c.Int("count"))
 		}
-		return g.Write(out, c.Int("count"))
+		if stage.ReaderGone(err) {
+			return nil // | head: a normal end
+		}
+		return err
 	}
 	return stage.Execute(app, args)
 }

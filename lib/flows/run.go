@@ -38,6 +38,9 @@ type source struct {
 	warned  map[error]bool
 	peers   []*peer // one per analyzer followed
 	started time.Time
+	// done ends the source: a signal, --count or --for reached, or the
+	// output gone.
+	done context.CancelFunc
 
 	frames, in, out, dropped, bad, reconnects atomic.Int64
 }
@@ -127,8 +130,20 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 		defer (*f.w).Flush()
 	}
 
+	ctx, done := context.WithCancel(c.Context)
+	s.done = done
+	defer s.done()
+	if cfg.runFor > 0 {
+		defer time.AfterFunc(cfg.runFor, s.done).Stop()
+	}
 	written := make(chan error, 1)
-	go func() { written <- s.write(out) }()
+	go func() {
+		err := s.write(out)
+		if err != nil {
+			s.done() // nothing more can go out
+		}
+		written <- err
+	}()
 	statsDone := make(chan struct{})
 	defer close(statsDone)
 	go stage.Every(cfg.statsInterval, statsDone, func() { s.logf("stats: %s", s.stats()) })
@@ -152,7 +167,6 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 		}
 	}
 
-	ctx := c.Context
 	var srcErr error
 	if cfg.replay != "" {
 		srcErr = s.replayFrames(ctx, in)
@@ -160,10 +174,16 @@ func run(c *cli.Context, cfg *config, in io.Reader, out, errw io.Writer) error {
 		srcErr = s.subscribe(ctx)
 	}
 	q.Close()
-	err = s.wait(ctx, written)
+	err = s.wait(c.Context, written)
 	endProgress()
 	if !cfg.quiet || err != nil || srcErr != nil {
 		s.logf("stats: %s", s.stats())
+	}
+	if stage.ReaderGone(err) {
+		if !cfg.quiet {
+			s.logf("%s", stage.ReaderGoneNotice)
+		}
+		err = nil
 	}
 	return errors.Join(srcErr, err)
 }
@@ -189,6 +209,7 @@ func (s *source) wait(ctx context.Context, written <-chan error) error {
 
 // write copies queued flows to out, flushing whenever the queue is empty.
 func (s *source) write(out io.Writer) error {
+	stage.IgnoreSIGPIPE()
 	stage.GrowPipe(out)
 	w := bufio.NewWriterSize(out, 256<<10)
 	for {
@@ -231,15 +252,22 @@ func (s *source) frame(data []byte, at time.Time, wait bool) int {
 		s.badFrame(data, err)
 		return 0
 	}
-	if len(m.Flows) == 0 {
+	flows := m.Flows
+	if limit := s.cfg.count; limit > 0 {
+		flows = flows[:min(int64(len(flows)), max(limit-s.in.Load(), 0))]
+		if s.in.Load()+int64(len(flows)) >= limit {
+			defer s.done() // --count reached
+		}
+	}
+	if len(flows) == 0 {
 		return 0
 	}
-	size := len(m.Flows)
-	for _, f := range m.Flows {
+	size := len(flows)
+	for _, f := range flows {
 		size += len(f)
 	}
-	block := backlog.Block{Records: len(m.Flows), Data: s.buffer(size)}
-	for _, f := range m.Flows {
+	block := backlog.Block{Records: len(flows), Data: s.buffer(size)}
+	for _, f := range flows {
 		block.Data = appendLine(block.Data, f)
 	}
 	s.in.Add(int64(block.Records))

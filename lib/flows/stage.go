@@ -61,6 +61,8 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "replay", EnvVars: []string{"SKY_REPLAY"}, TakesFile: true, Usage: "read recorded frames from `FILE` (- for stdin) instead of connecting"},
 		&cli.Float64Flag{Name: "rate", EnvVars: []string{"SKY_REPLAY_RATE"}, Usage: "replay at `FLOWS` per second (default: as fast as possible)"},
 		&cli.BoolFlag{Name: "realtime", EnvVars: []string{"SKY_REPLAY_REALTIME"}, Usage: "replay with the recorded timing"},
+		&cli.Int64Flag{Name: "count", Aliases: []string{"c"}, EnvVars: []string{"SKY_FLOWS_COUNT"}, Usage: "stop after `N` flows: put them out and exit 0 (0: no limit)"},
+		&cli.DurationFlag{Name: "for", EnvVars: []string{"SKY_FLOWS_FOR"}, Usage: "stop after `DURATION`: put out every flow received and exit 0 (0: no limit)"},
 		&cli.StringFlag{Name: "dead-letter", EnvVars: []string{"SKY_DEAD_LETTER"}, TakesFile: true, Usage: "append each frame that carries no flows, verbatim, to `FILE`"},
 		&cli.DurationFlag{Name: "stats-interval", EnvVars: []string{"SKY_STATS_INTERVAL"}, Usage: "also print stats every `DURATION`"},
 		&cli.DurationFlag{Name: "drain-timeout", Value: 30 * time.Second, EnvVars: []string{"SKY_DRAIN_TIMEOUT"}, Usage: "after SIGINT, SIGTERM or SIGHUP, wait at most `DURATION` for stdout to take the buffered flows"},
@@ -88,6 +90,8 @@ type config struct {
 	drainTimeout  time.Duration
 	quiet         bool
 	failover      bool
+	count         int64         // flows to put out, or 0
+	runFor        time.Duration // how long to run, or 0
 }
 
 func configure(c *cli.Context) (*config, error) {
@@ -98,6 +102,7 @@ func configure(c *cli.Context) (*config, error) {
 		record: c.String("record"), replay: c.String("replay"), rate: c.Float64("rate"), realtime: c.Bool("realtime"),
 		deadLetter: c.String("dead-letter"), statsInterval: c.Duration("stats-interval"),
 		drainTimeout: c.Duration("drain-timeout"), quiet: c.Bool("quiet"), failover: c.Bool("failover"),
+		count: c.Int64("count"), runFor: c.Duration("for"),
 	}
 	cfg.opts = analyzer.Options{
 		HostID: c.String("host-id"), ClientType: c.String("client-type"), CaptureID: c.String("capture-id"),
@@ -112,6 +117,9 @@ func configure(c *cli.Context) (*config, error) {
 	}
 	if cfg.readTimeout <= 0 || cfg.bufferSize <= 0 || cfg.maxBackoff <= 0 {
 		return nil, stage.Usagef("--read-timeout, --buffer-size and --max-backoff must be positive")
+	}
+	if cfg.count < 0 || cfg.runFor < 0 {
+		return nil, stage.Usagef("--count and --for must not be negative")
 	}
 	if cfg.rate < 0 || (cfg.rate > 0 && cfg.realtime) {
 		return nil, stage.Usagef("--rate must be positive and goes without --realtime")

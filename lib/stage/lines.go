@@ -243,7 +243,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	if policy != OnErrorSkip && policy != OnErrorFail {
 		return Usagef("--on-error: want skip or fail, got %q", policy)
 	}
-	ignoreSIGPIPE()
+	IgnoreSIGPIPE()
 	GrowPipe(out)
 	written := &countingWriter{w: out}
 	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, quiet: c.Bool("quiet"), written: written,
@@ -510,8 +510,11 @@ func (lp *loop) stop(err error) error {
 		lp.stats.Unwritten.Add(int64(lost))
 	}
 	lp.ends = lp.ends[:0]
-	if errors.Is(err, syscall.EPIPE) {
-		err = errors.New("the downstream closed its end of the pipe")
+	if ReaderGone(err) {
+		if !lp.quiet {
+			fmt.Fprintf(lp.errw, "%s: %s\n", lp.name, ReaderGoneNotice)
+		}
+		return nil
 	}
 	switch n := lp.stats.Unwritten.Load(); {
 	case n > 0 && lp.commit != nil:
@@ -666,9 +669,17 @@ func (lp *loop) bad(line []byte, err *ndjson.LineError) error {
 	return nil
 }
 
-// ignoreSIGPIPE makes a write to a closed pipe an EPIPE error that the
-// stage reports, where Go would otherwise die of the signal on stdout.
-func ignoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
+// IgnoreSIGPIPE makes a write to a closed pipe an EPIPE error that the
+// stage handles, where Go would otherwise die of the signal on stdout.
+func IgnoreSIGPIPE() { signal.Ignore(syscall.SIGPIPE) }
+
+// ReaderGoneNotice is the one line a stage prints (unless -q) when the
+// reader of its output went away, as `| head` does: a normal end, exit 0.
+const ReaderGoneNotice = "the reader of the output closed it (as | head does): stopped"
+
+// ReaderGone reports whether err is a write to a pipe whose reader went
+// away.
+func ReaderGone(err error) bool { return errors.Is(err, syscall.EPIPE) }
 
 // idleReader calls idle before every read that may block, so that what
 // was read so far is handed on and a live stream is never held back.
