@@ -7,16 +7,23 @@ BINDIR  := $(if $(PREFIX),$(PREFIX)/bin,$(or $(shell $(GO) env GOBIN),$(shell $(
 FUZZTIME ?= 10s
 TOOLS   := $(notdir $(wildcard cmd/sky-*))
 
-.PHONY: build test fuzz bench gobench install lint clean demo
+.PHONY: build test deps fuzz bench gobench install lint clean demo
 
 build:
 	$(GO) build -ldflags '$(LDFLAGS)' -o bin/ ./cmd/...
 
-# The test command of the README: lint, each fuzz target for $(FUZZTIME)
-# (new failing inputs land in testdata/fuzz), then every test.
-test: lint
+# The test command of the README: what the tests need installed, lint,
+# each fuzz target for $(FUZZTIME) (new failing inputs land in
+# testdata/fuzz), then every test.
+test: deps lint
 	$(MAKE) --no-print-directory fuzz
-	$(GO) test -count=1 ./...
+	$(GO) test -count=1 -timeout 20m ./...
+
+# What the tests run besides Go: versitygw (go install) and DuckDB (npm),
+# each installed once, with the caller's environment.
+deps:
+	scripts/s3local.sh install
+	scripts/duckdb.sh install
 
 fuzz:
 	@GO=$(GO) FUZZTIME=$(FUZZTIME) scripts/fuzz.sh

@@ -118,7 +118,7 @@ start) start ;;
 stop) stop ;;
 env) env_lines ;;
 *)
-	echo "usage: $0 start|stop|env" >&2
+	echo "usage: $0 install|start|stop|env" >&2
 	exit 2
 	;;
 esac
