@@ -25,7 +25,7 @@ func RunSim(args []string, in io.Reader, out, errw io.Writer) int {
 		&cli.StringFlag{Name: "listen", Value: "127.0.0.1:8082", Usage: "listen on `ADDR`"},
 		&cli.IntFlag{Name: "count", Aliases: []string{"n"}, Value: 100000, Usage: "publish `N` generated flows (the first 10000, round and round)"},
 		&cli.StringFlag{Name: "frames", TakesFile: true, Usage: "publish the flows of the recorded frames in `FILE` instead"},
-		&cli.Float64Flag{Name: "rate", Usage: "publish at `FLOWS` per second (default: as fast as the subscriber takes them)"},
+		&cli.Float64Flag{Name: "rate", Usage: "publish at `FLOWS` per second", DefaultText: "as fast as the subscriber takes them"},
 		&cli.StringFlag{Name: "topology", TakesFile: true, Usage: "serve the topology of the recorded subscription frames in `FILE` (the sync and the changes after it) at /ws/subscriber"},
 		&cli.IntFlag{Name: "subscribers", Value: 1, Usage: "wait for `N` flow subscribers before publishing"},
 		&cli.StringFlag{Name: "username", EnvVars: []string{"SKY_ANALYZER_USERNAME"}, Usage: "require basic auth with `USER`"},

@@ -18,7 +18,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Name:  "sky-encode",
 		Usage: "encode an NDJSON record stream (as it is, or gzip or zstd compressed) into one document",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_FORMAT"},
+			&cli.StringFlag{Name: "format", Aliases: []string{"f"}, Value: "ndjson", EnvVars: []string{"SKY_ENCODE_FORMAT"},
 				Usage: "output `FORMAT`: " + strings.Join(Names(), ", ")},
 			&cli.StringSliceFlag{Name: "columns", EnvVars: []string{"SKY_COLUMNS"},
 				Usage: "CSV columns as dotted `PATHS` (Network.A), comma-separated or repeated; default: the first record's keys"},

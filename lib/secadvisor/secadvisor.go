@@ -174,7 +174,7 @@ func Flags() []cli.Flag {
 	return []cli.Flag{
 		&cli.BoolFlag{Name: "exclude-started", EnvVars: []string{"SKY_EXCLUDE_STARTED"},
 			Usage: "secadvisor: leave out the STARTED record of each flow"},
-		&cli.DurationFlag{Name: "window", Value: time.Minute, EnvVars: []string{"SKY_WINDOW"},
+		&cli.DurationFlag{Name: "window", Value: time.Minute, EnvVars: []string{"SKY_UPDATE_WINDOW"},
 			Usage: "secadvisor: the log status `WINDOW` (NODATA for a link silent during one)"},
 		&cli.DurationFlag{Name: "ttl", Value: 10 * time.Minute, EnvVars: []string{"SKY_FLOW_TTL"},
 			Usage: "secadvisor: forget a flow or link silent for `DURATION` (the analyzer's flow.expire)"},

@@ -109,7 +109,11 @@ func ExecuteContext(parent context.Context, app *cli.App, args []string) int {
 	if errors.As(err, &exit) && err.Error() == "" {
 		return exit.ExitCode()
 	}
-	fmt.Fprintf(app.ErrWriter, "%s: %s\n", app.Name, oneLine(err.Error()))
+	msg := oneLine(err.Error())
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		msg = "unknown flag --" + strings.TrimPrefix(name, "-")
+	}
+	fmt.Fprintf(app.ErrWriter, "%s: %s\n", app.Name, msg)
 	var usage *UsageError
 	if errors.As(err, &usage) || isFlagError(err) {
 		fmt.Fprintf(app.ErrWriter, "%s: see '%s --help'\n", app.Name, app.Name)
