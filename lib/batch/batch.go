@@ -6,8 +6,6 @@
 package batch
 
 import (
-	"github.com/skyflows/skyflows/lib/spool"
-
 	"bufio"
 	"encoding/json"
 	"errors"
@@ -26,6 +24,7 @@ import (
 	"github.com/skyflows/skyflows/lib/encode"
 	"github.com/skyflows/skyflows/lib/jsonscan"
 	"github.com/skyflows/skyflows/lib/metrics"
+	"github.com/skyflows/skyflows/lib/spool"
 	"github.com/skyflows/skyflows/lib/stage"
 )
 
@@ -139,8 +138,13 @@ type batcher struct {
 	// objects, records and bytes finished, and objects open: the metrics
 	// read them too.
 	objects, records, bytes, openN atomic.Int64
-	nextID                         int
-	journal                        *journal
+	// early counts the objects closed for want of an open slot
+	// (--max-open), earlyRecords the records they held; crowded says
+	// that the groups outnumber --max-open was said.
+	early, earlyRecords atomic.Int64
+	crowded             bool
+	nextID              int
+	journal             *journal
 	// dir is the spool's; ready is set once spool and journal are open.
 	dir   string
 	ready atomic.Bool
@@ -429,7 +433,7 @@ func (b *batcher) Record(line []byte) (bool, error) {
 	}
 	o := b.open[slot]
 	if o == nil && len(b.open) >= b.maxOpen {
-		b.closeLater(b.oldest())
+		b.closeEarly(b.oldest())
 	}
 	if o == nil {
 		// {seq} counts the objects of the key's folder, as IBM's
@@ -509,6 +513,21 @@ func (b *batcher) createdFor(v keyValues) (string, error) {
 func (b *batcher) closeLater(slot string) {
 	b.closing = append(b.closing, b.open[slot])
 	delete(b.open, slot)
+}
+
+// closeEarly closes an object for want of an open slot. Once a hundred
+// have, holding under a tenth of --max-records and under ten records
+// each on average, it says once that the groups outnumber --max-open.
+func (b *batcher) closeEarly(slot string) {
+	n := b.early.Add(1)
+	records := b.earlyRecords.Add(int64(b.open[slot].records))
+	b.closeLater(slot)
+	if !b.crowded && !b.quiet && n >= 100 && records < 10*n && 10*records < n*int64(b.maxRecs) {
+		b.crowded = true
+		fmt.Fprintf(b.errw, "sky-batch: %d objects closed early for want of an open slot, %.1f records each on average: "+
+			"the groups outnumber --max-open %d; raise --max-open, or group by a field with fewer values (--group-by)\n",
+			n, float64(records)/float64(n), b.maxOpen)
+	}
 }
 
 // discard drops an open object that took no record.
@@ -604,6 +623,7 @@ func (b *batcher) Commit(offset int64) error {
 // Instrument adds sky-batch's metrics.
 func (b *batcher) Instrument(m *metrics.Set) {
 	m.Count("batch_objects_total", "Objects finished into the spool.", &b.objects)
+	m.Count("batch_objects_closed_early_total", "Objects closed early for want of an open slot (--max-open).", &b.early)
 	m.Count("batch_object_records_total", "Records in the objects finished.", &b.records)
 	m.Count("batch_object_bytes_total", "Bytes of the objects finished, compressed.", &b.bytes)
 	m.Gauge("batch_open_objects", "Objects open, being filled.", func() float64 { return float64(b.openN.Load()) })

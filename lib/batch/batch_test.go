@@ -1,8 +1,6 @@
 package batch
 
 import (
-	"github.com/skyflows/skyflows/lib/spool"
-
 	"bufio"
 	"bytes"
 	"compress/gzip"
@@ -24,6 +22,7 @@ import (
 	"github.com/parquet-go/parquet-go"
 
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/spool"
 )
 
 func run(t testing.TB, input []byte, args ...string) (string, string, int) {
@@ -834,5 +833,43 @@ func TestSpoolDirsAreItsOwn(t *testing.T) {
 	}
 	if ms := manifests(t, out); len(ms) != 1 || ms[0].Spool != real {
 		t.Errorf("manifests %+v, want one of spool %s", ms, real)
+	}
+}
+
+// TestCrowdedGroups: more groups than --max-open closes objects early,
+// each with few records: sky-batch says so once, with the numbers and
+// the flag to raise, counts it in its metrics, and stores every record
+// once.
+func TestCrowdedGroups(t *testing.T) {
+	var in bytes.Buffer
+	for i := range 3000 {
+		fmt.Fprintf(&in, `{"UUID":"u%d","Tag":"t%d"}`+"\n", i, i%1000)
+	}
+	dir := t.TempDir()
+	metrics := filepath.Join(t.TempDir(), "m.prom")
+	out, errs, code := run(t, in.Bytes(), "--spool", dir, "--max-open", "64", "--metrics-file", metrics)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if n := strings.Count(errs, "closed early for want of an open slot"); n != 1 || !strings.Contains(errs, "the groups outnumber --max-open 64; raise --max-open") {
+		t.Errorf("the notice %d times: %s", n, errs)
+	}
+	seen := map[string]bool{}
+	for _, m := range manifests(t, out) {
+		for _, line := range contents(t, dir, m) {
+			var r struct{ UUID string }
+			json.Unmarshal([]byte(line), &r)
+			if seen[r.UUID] {
+				t.Errorf("%s stored twice", r.UUID)
+			}
+			seen[r.UUID] = true
+		}
+	}
+	if len(seen) != 3000 {
+		t.Errorf("%d records stored, want 3000", len(seen))
+	}
+	data, _ := os.ReadFile(metrics)
+	if !regexp.MustCompile(`skyflows_batch_objects_closed_early_total\{stage="sky-batch"\} [1-9]`).Match(data) {
+		t.Errorf("no count of early closes in the metrics: %s", data)
 	}
 }

@@ -1,8 +1,6 @@
 package batch
 
 import (
-	"github.com/skyflows/skyflows/lib/spool"
-
 	"bufio"
 	"crypto/md5"
 	"crypto/sha256"
@@ -22,6 +20,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/skyflows/skyflows/lib/encode"
+	"github.com/skyflows/skyflows/lib/spool"
 )
 
 // The spool's directories, by their short names here.

@@ -1,8 +1,6 @@
 package batch
 
 import (
-	"github.com/skyflows/skyflows/lib/spool"
-
 	"bufio"
 	"crypto/rand"
 	"crypto/sha256"
@@ -17,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/skyflows/skyflows/lib/spool"
 )
 
 // spoolDir is sky-batch's side of the spool: the directory of objects
