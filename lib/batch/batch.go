@@ -594,6 +594,24 @@ func (l *lazyInput) Read(p []byte) (int, error) {
 
 // Commit ends a chunk of input: the journals of the objects it touched
 // get its marker and are written out, the input journal records it as
+// Committed is the input offset of the last commit: what the stats of
+// the run count; Kept what the next run reads first.
+func (b *batcher) Committed() int64 {
+	if !b.ready.Load() {
+		return 0
+	}
+	return b.journal.committedAt()
+}
+
+// Kept counts the records of the input not committed, kept in the
+// journal for the next run.
+func (b *batcher) Kept() int64 {
+	if !b.ready.Load() {
+		return 0
+	}
+	return b.journal.kept()
+}
+
 // handled, and then the objects it filled are finished.
 func (b *batcher) Commit(offset int64) error {
 	b.chunk++

@@ -264,6 +264,29 @@ func (j *journal) commit(offset, seq int64) error {
 	return nil
 }
 
+// committedAt is the input offset committed last.
+func (j *journal) committedAt() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.base + j.committed
+}
+
+// kept counts the records of the input not committed, which the next run
+// reads first: its whole lines, and a last one cut short.
+func (j *journal) kept() int64 {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	rest := make([]byte, j.size-j.committed)
+	if n, _ := j.f.ReadAt(rest, headerSize+j.committed); n < len(rest) {
+		rest = rest[:n]
+	}
+	n := int64(bytes.Count(rest, []byte("\n")))
+	if len(rest) > 0 && rest[len(rest)-1] != '\n' {
+		n++
+	}
+	return n
+}
+
 // rotate starts the journal over with what is not committed (part of a
 // line at most), in a new file renamed over the old one; j.mu is held.
 func (j *journal) rotate() error {

@@ -61,11 +61,15 @@ type Ticker interface {
 // Committer is a Processor that keeps its input in a journal of its own
 // (sky-batch): Journal wraps the input before anything reads it, and
 // Commit is called once the lines of a chunk are handled, with the input
-// offset the chunk ends at.
+// offset the chunk ends at. A run's stats count the records of the input
+// up to the offset Committed says; on a stop, the rest are Kept for the
+// next run, which counts them.
 type Committer interface {
 	Processor
 	Journal(in io.Reader) io.Reader
 	Commit(offset int64) error
+	Committed() int64
+	Kept() int64
 }
 
 // Instrumented is a Processor with metrics of its own, added to the
@@ -224,6 +228,23 @@ type loop struct {
 	quit         chan struct{} // closed by the owner when it stops early
 	readErr      error         // why the reader stopped, if not at EOF
 	bytesIn      atomic.Int64  // the input offset of the last chunk handled
+	// committed are the stats as of the last commit, for a Committer.
+	committed counts
+}
+
+// counts are the values of Stats at one moment.
+type counts struct{ in, out, dropped, bad, unwritten int64 }
+
+func (s *Stats) counts() counts {
+	return counts{s.In.Load(), s.Out.Load(), s.Dropped.Load(), s.Bad.Load(), s.Unwritten.Load()}
+}
+
+func (s *Stats) set(c counts) {
+	s.In.Store(c.in)
+	s.Out.Store(c.out)
+	s.Dropped.Store(c.dropped)
+	s.Bad.Store(c.bad)
+	s.Unwritten.Store(c.unwritten)
 }
 
 // countingWriter counts the bytes w took.
@@ -239,6 +260,7 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 }
 
 func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
+	started := time.Now() // Open's work (sky-s3put's spool) is the run's too
 	policy := c.String("on-error")
 	if policy != OnErrorSkip && policy != OnErrorFail {
 		return Usagef("--on-error: want skip or fail, got %q", policy)
@@ -312,7 +334,6 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	}
 	defer finish()
 	reporter, _ := lp.proc.(Reporter)
-	started := time.Now()
 	report := func() {
 		line := lp.stats.String()
 		if reporter != nil {
@@ -500,6 +521,10 @@ func (lp *loop) stop(err error) error {
 		lp.unhandled(len(lp.next().lines))
 	}
 	lp.queued(func(c *chunk) { lp.unhandled(len(c.lines)) })
+	var kept int64
+	if lp.commit != nil {
+		kept = lp.commit.Kept() // before Close lets the journal go
+	}
 	lp.closeProcessors()
 	if lp.dead != nil {
 		lp.dead.Flush()
@@ -510,16 +535,20 @@ func (lp *loop) stop(err error) error {
 		lp.stats.Unwritten.Add(int64(lost))
 	}
 	lp.ends = lp.ends[:0]
+	if lp.commit != nil {
+		// What the run did not commit, the next one reads and counts.
+		lp.stats.set(lp.committed)
+		if kept > 0 {
+			err = fmt.Errorf("%w; %d records read are kept in the journal for the next run", err, kept)
+		}
+	}
 	if ReaderGone(err) {
 		if !lp.quiet {
 			fmt.Fprintf(lp.errw, "%s: %s\n", lp.name, ReaderGoneNotice)
 		}
 		return nil
 	}
-	switch n := lp.stats.Unwritten.Load(); {
-	case n > 0 && lp.commit != nil:
-		err = fmt.Errorf("%w; %d records read are kept in the journal for the next run", err, n)
-	case n > 0:
+	if n := lp.stats.Unwritten.Load(); n > 0 {
 		err = fmt.Errorf("%w; %d records read were not written", err, n)
 	}
 	return Runtime(err)
@@ -569,7 +598,12 @@ func (lp *loop) handle(c *chunk) error {
 		return err
 	}
 	if lp.commit != nil {
-		if err := lp.commit.Commit(c.end); err != nil {
+		handled := lp.stats.counts()
+		err := lp.commit.Commit(c.end)
+		if err == nil || lp.commit.Committed() == c.end {
+			lp.committed = handled
+		}
+		if err != nil {
 			return err
 		}
 	}
