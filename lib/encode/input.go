@@ -17,8 +17,10 @@ var (
 )
 
 // input reads its source decompressed when it starts as a gzip or zstd
-// stream does (sky-batch's objects, .gz or .zst), as it is otherwise. It
-// looks at the source on the first Read, not before: --help reads nothing.
+// stream does (sky-batch's objects, .gz or .zst), as it is otherwise; and
+// then, from an object of sky-batch's, its records one a line (objects.go).
+// It looks at the source on the first Read, not before: --help reads
+// nothing.
 type input struct {
 	src   io.Reader
 	r     io.Reader
@@ -60,6 +62,11 @@ func (in *input) open() error {
 	default:
 		in.r = br
 	}
+	r, err := objectRecords(in.r)
+	if err != nil {
+		return err
+	}
+	in.r = r
 	return nil
 }
 
