@@ -20,7 +20,10 @@ const detectLimit = 1 << 20
 // a line with those names. A Parquet object is an error that says so.
 func objectRecords(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
-	head, _ := br.Peek(64)
+	// What is there already, a byte at least: a live stream is never
+	// waited on for more.
+	br.Peek(1)
+	head, _ := br.Peek(min(br.Buffered(), 64))
 	switch {
 	case bytes.HasPrefix(head, []byte("PAR1")):
 		return nil, errors.New("a Parquet object: sky-encode reads NDJSON records and sky-batch's other objects; query Parquet with a query engine (DuckDB's read_parquet)")
