@@ -592,10 +592,8 @@ func (l *lazyInput) Read(p []byte) (int, error) {
 	return l.b.journal.Read(p)
 }
 
-// Commit ends a chunk of input: the journals of the objects it touched
-// get its marker and are written out, the input journal records it as
 // Committed is the input offset of the last commit: what the stats of
-// the run count; Kept what the next run reads first.
+// the run count.
 func (b *batcher) Committed() int64 {
 	if !b.ready.Load() {
 		return 0
@@ -612,6 +610,8 @@ func (b *batcher) Kept() int64 {
 	return b.journal.kept()
 }
 
+// Commit ends a chunk of input: the journals of the objects it touched
+// get its marker and are written out, the input journal records it as
 // handled, and then the objects it filled are finished.
 func (b *batcher) Commit(offset int64) error {
 	b.chunk++
