@@ -75,6 +75,9 @@ func NewApp(name, usage string, streams IO) *cli.App {
 		EnableBashCompletion: true,
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError: func(_ *cli.Context, err error, _ bool) error {
+			if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+				err = fmt.Errorf("unknown flag --%s", strings.TrimPrefix(name, "-"))
+			}
 			return &UsageError{Err: err}
 		},
 	}
@@ -109,11 +112,7 @@ func ExecuteContext(parent context.Context, app *cli.App, args []string) int {
 	if errors.As(err, &exit) && err.Error() == "" {
 		return exit.ExitCode()
 	}
-	msg := oneLine(err.Error())
-	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
-		msg = "unknown flag --" + strings.TrimPrefix(name, "-")
-	}
-	fmt.Fprintf(app.ErrWriter, "%s: %s\n", app.Name, msg)
+	fmt.Fprintf(app.ErrWriter, "%s: %s\n", app.Name, oneLine(err.Error()))
 	var usage *UsageError
 	if errors.As(err, &usage) || isFlagError(err) {
 		fmt.Fprintf(app.ErrWriter, "%s: see '%s --help'\n", app.Name, app.Name)
