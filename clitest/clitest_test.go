@@ -62,7 +62,7 @@ func TestScripts(t *testing.T) {
 			env.Setenv("FRAMES", filepath.Join(testdata, "analyzer"))
 			env.Setenv("TOPOLOGY", filepath.Join(testdata, "topology"))
 			env.Setenv("SCRIPTS", filepath.Join(testdata, "..", "scripts"))
-			env.Setenv("WAIT", wait) // bounded waits for the scenarios' shell lines
+			env.Setenv("WAIT", wait)                   // bounded waits for the scenarios' shell lines
 			env.Setenv("SKYFLOWS_BIN", "/nonexistent") // the pipelines use the commands of the scripts
 			env.Defer(func() { stopS3(env.WorkDir) })
 			state := &analyzerState{}
