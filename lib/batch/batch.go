@@ -7,6 +7,7 @@ package batch
 
 import (
 	"bufio"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -246,12 +247,10 @@ func (b *batcher) start(recover bool) error {
 		b.spool.close()
 		return err
 	}
-	if recover {
-		err = b.recover(b.journal.seq)
-	}
 	b.chunk = max(b.journal.seq, 0)
-	if err == nil {
-		err = b.rotate(time.Now())
+	err = b.rotate(time.Now())
+	if err == nil && recover {
+		err = b.recover(b.journal.seq)
 	}
 	if err != nil {
 		b.journal.close()
@@ -292,9 +291,14 @@ func formatOf(name string) (encode.Format, error) {
 // recover finishes the objects an earlier run left open, from their
 // journals up to the last chunk committed, before any new input.
 func (b *batcher) recover(committed int64) error {
-	left, err := b.spool.leftovers()
+	left, torn, err := b.spool.leftovers()
 	if err != nil {
 		return err
+	}
+	for _, id := range torn {
+		// The key went with the meta, never the records: they go to an
+		// object of the new stream.
+		left = append(left, meta{ID: id})
 	}
 	for _, m := range left {
 		// The old journal is read while the object writes a new one; a
@@ -303,33 +307,51 @@ func (b *batcher) recover(committed int64) error {
 		if err != nil {
 			return err
 		}
-		o, err := b.spool.open(m, b.codec)
-		if err != nil {
-			return err
-		}
+		var o *object
 		err = readJournal(old, committed, func(line []byte) error {
-			encoded, ts, _, err := b.prepare(line)
+			encoded, ts, group, err := b.prepare(line)
 			if err != nil {
 				return err
+			}
+			if o == nil {
+				if o, err = b.reopen(m, group, ts); err != nil {
+					return err
+				}
 			}
 			return o.add(line, encoded, ts)
 		})
 		if err != nil {
-			return fmt.Errorf("recovering %s: %w", m.Key, err)
+			return fmt.Errorf("recovering %s: %w", cmp.Or(m.Key, m.ID), err)
 		}
-		if o.records == 0 {
-			// Opened, but the crash came before any record was written out.
-			b.spool.discard(o)
-			os.Remove(old)
-			continue
+		if o != nil {
+			fmt.Fprintf(b.errw, "sky-batch: recovered %s: %d records an earlier run left open\n", o.Key, o.records)
+			if err := b.finish(o); err != nil {
+				return err
+			}
 		}
-		fmt.Fprintf(b.errw, "sky-batch: recovered %s: %d records an earlier run left open\n", m.Key, o.records)
-		if err := b.finish(o); err != nil {
-			return err
-		}
-		os.Remove(old)
+		// Opened, but the crash came before any record was written out.
+		b.spool.discardLeft(m.ID)
 	}
 	return nil
+}
+
+// reopen opens an object again, to be finished from its journal, whose
+// first committed record is of group and time ts. One whose meta was
+// torn gets a key of the new stream; it keeps its id, whose manifest
+// tells a crash during recovery that it was finished.
+func (b *batcher) reopen(m meta, group string, ts int64) (*object, error) {
+	if m.Key == "" {
+		if b.window > 0 {
+			ts -= ts % b.window
+		}
+		named, _, err := b.describe(group, ts)
+		if err != nil {
+			return nil, err
+		}
+		named.ID = m.ID
+		m = named
+	}
+	return b.spool.open(m, b.codec)
 }
 
 // rotate starts a new stream when the current one is over.
@@ -436,28 +458,11 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		b.closeEarly(b.oldest())
 	}
 	if o == nil {
-		// {seq} counts the objects of the key's folder, as IBM's
-		// sequence-number does: groups that share a folder share it.
-		v := keyValues{group: group, stream: b.stream, host: b.host, first: time.UnixMilli(first)}
-		if b.tmpl.created {
-			if v.created, err = b.createdFor(v); err != nil {
-				return false, err
-			}
-		}
-		folder, err := b.tmpl.key(v)
+		m, folder, err := b.describe(group, first)
 		if err != nil {
 			return false, err
 		}
-		folder = path.Dir(folder)
-		v.seq = b.seq[folder]
-		key, err := b.tmpl.key(v)
-		if err != nil {
-			return false, err
-		}
-		b.seq[folder] = v.seq + 1
-		id := fmt.Sprintf("%s-%08d", b.stream, b.nextID)
-		b.nextID++
-		if o, err = b.spool.open(meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: v.seq}, b.codec); err != nil {
+		if o, err = b.spool.open(m, b.codec); err != nil {
 			return false, err
 		}
 		o.folder = folder
@@ -482,6 +487,34 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		b.closeLater(slot)
 	}
 	return true, nil
+}
+
+// describe names a new object of a group whose first record (or
+// window) is at first: its id, key and the folder of its key.
+func (b *batcher) describe(group string, first int64) (meta, string, error) {
+	// {seq} counts the objects of the key's folder, as IBM's
+	// sequence-number does: groups that share a folder share it.
+	v := keyValues{group: group, stream: b.stream, host: b.host, first: time.UnixMilli(first)}
+	var err error
+	if b.tmpl.created {
+		if v.created, err = b.createdFor(v); err != nil {
+			return meta{}, "", err
+		}
+	}
+	folder, err := b.tmpl.key(v)
+	if err != nil {
+		return meta{}, "", err
+	}
+	folder = path.Dir(folder)
+	v.seq = b.seq[folder]
+	key, err := b.tmpl.key(v)
+	if err != nil {
+		return meta{}, "", err
+	}
+	b.seq[folder] = v.seq + 1
+	id := fmt.Sprintf("%s-%08d", b.stream, b.nextID)
+	b.nextID++
+	return meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: v.seq}, folder, nil
 }
 
 // createdFor is the {created} of an object's key: the time the first
@@ -537,27 +570,37 @@ func (b *batcher) discard(slot string, o *object) {
 	b.seq[o.folder]--
 }
 
-// close finishes the open object of a group.
-func (b *batcher) close(group string) error {
-	o := b.open[group]
-	delete(b.open, group)
-	return b.finish(o)
+// close finishes the open objects of groups.
+func (b *batcher) close(groups []string) error {
+	objs := make([]*object, len(groups))
+	for i, group := range groups {
+		objs[i] = b.open[group]
+		delete(b.open, group)
+	}
+	return b.finish(objs...)
 }
 
-// finish finishes an object and prints its manifest line.
-func (b *batcher) finish(o *object) error {
-	m, err := b.spool.finish(o, b.codec)
+// finish finishes objects and prints their manifest lines.
+func (b *batcher) finish(objs ...*object) error {
+	if len(objs) == 0 {
+		return nil
+	}
+	ms, err := b.spool.finish(objs, b.codec)
 	if err != nil {
 		return err
 	}
-	b.objects.Add(1)
-	b.records.Add(int64(m.Records))
-	b.bytes.Add(m.Bytes)
-	data, _ := json.Marshal(m)
-	b.w.Write(data)
-	b.w.WriteByte('\n')
-	if b.account != "" {
-		return writeAccount(b.account, m)
+	for _, m := range ms {
+		b.objects.Add(1)
+		b.records.Add(int64(m.Records))
+		b.bytes.Add(m.Bytes)
+		data, _ := json.Marshal(m)
+		b.w.Write(data)
+		b.w.WriteByte('\n')
+		if b.account != "" {
+			if err := writeAccount(b.account, m); err != nil {
+				return err
+			}
+		}
 	}
 	return nil
 }
@@ -628,14 +671,9 @@ func (b *batcher) Commit(offset int64) error {
 	}
 	b.dirty = false
 	b.openN.Store(int64(len(b.open)))
-	for len(b.closing) > 0 {
-		o := b.closing[0]
-		b.closing = b.closing[1:]
-		if err := b.finish(o); err != nil {
-			return err
-		}
-	}
-	return nil
+	closing := b.closing
+	b.closing = nil
+	return b.finish(closing...)
 }
 
 // Instrument adds sky-batch's metrics.
@@ -668,12 +706,14 @@ func (b *batcher) Tick() error {
 		return nil
 	}
 	now := time.Now()
+	var aged []string
 	for _, group := range b.groups() {
 		if now.Sub(b.open[group].opened) >= b.maxAge {
-			if err := b.close(group); err != nil {
-				return err
-			}
+			aged = append(aged, group)
 		}
+	}
+	if err := b.close(aged); err != nil {
+		return err
 	}
 	b.openN.Store(int64(len(b.open)))
 	return b.rotate(now)
@@ -718,15 +758,8 @@ func (b *batcher) Close() error {
 			o.abandon()
 		}
 		fmt.Fprintf(b.errw, "sky-batch: %d objects left open in the spool; the next run finishes them\n", len(left))
-	} else {
-		for _, group := range b.groups() {
-			if err = b.close(group); err != nil {
-				break
-			}
-		}
-		if err == nil {
-			err = b.journal.remove()
-		}
+	} else if err = b.close(b.groups()); err == nil {
+		err = b.journal.remove()
 	}
 	if !b.quiet {
 		fmt.Fprintf(b.errw, "sky-batch: %d objects, %d records, %d bytes\n", b.objects.Load(), b.records.Load(), b.bytes.Load())

@@ -2,6 +2,7 @@ package batch
 
 import (
 	"bufio"
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -25,6 +26,8 @@ type spoolDir struct {
 	dir  string     // absolute, links resolved
 	own  *spool.Dir // to check its directories are its own
 	lock *os.File   // held while sky-batch runs
+	// spare is the gear of finished objects, for the next ones.
+	spare []*gear
 }
 
 // streamFormat is the time part of a stream id; streamIDLen the length
@@ -128,10 +131,12 @@ func (s *spoolDir) newStream(now time.Time, host string) (string, error) {
 }
 
 // leftovers lists the objects an earlier run left open, oldest first,
-// and removes the temporary files a crash left.
-func (s *spoolDir) leftovers() ([]meta, error) {
+// and removes the temporary files a crash left. torn are the ids of
+// objects whose meta a power cut tore: their journals say what they
+// hold.
+func (s *spoolDir) leftovers() (metas []meta, torn []string, err error) {
 	if err := s.check(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	tmps, _ := filepath.Glob(s.path(openDir, "*.tmp"))
 	for _, tmp := range tmps {
@@ -139,29 +144,35 @@ func (s *spoolDir) leftovers() ([]meta, error) {
 	}
 	names, err := filepath.Glob(s.path(openDir, "*.meta"))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	slices.Sort(names)
-	var metas []meta
 	for _, name := range names {
-		data, err := os.ReadFile(name)
-		var m meta
-		if err == nil {
-			err = json.Unmarshal(data, &m)
-		}
-		if err != nil || m.ID+".meta" != filepath.Base(name) || checkKey(m.Key) != nil {
-			return nil, fmt.Errorf("spool: %s: not a sky-batch object description", name)
-		}
-		if _, err := os.Stat(s.path(manifestDir, m.ID+".json")); err == nil {
+		id := strings.TrimSuffix(filepath.Base(name), ".meta")
+		if _, err := os.Stat(s.path(manifestDir, id+".json")); err == nil {
 			// Finished before the crash: only the journal is left to remove.
 			for _, ext := range []string{".ndjson", ".ndjson.old", ".meta", ".part"} {
-				os.Remove(s.path(openDir, m.ID+ext))
+				os.Remove(s.path(openDir, id+ext))
 			}
 			continue
 		}
-		metas = append(metas, m)
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return nil, nil, fmt.Errorf("spool: %w", err)
+		}
+		var m meta
+		switch {
+		case json.Unmarshal(data, &m) != nil && !bytes.HasPrefix(data, []byte("{")):
+			// Written whole or not at all, but not fsynced: empty, or
+			// zeros, after a power cut.
+			torn = append(torn, id)
+		case m.ID != id || checkKey(m.Key) != nil:
+			return nil, nil, fmt.Errorf("spool: %s: not a sky-batch object description", name)
+		default:
+			metas = append(metas, m)
+		}
 	}
-	return metas, nil
+	return metas, torn, nil
 }
 
 // keepJournal sets an open object's journal aside, unless an earlier

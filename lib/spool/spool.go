@@ -6,10 +6,13 @@
 //
 //   - open/: sky-batch's input journal and, for each open object, its
 //     records' journal (ID.ndjson), the object being encoded (ID.part) and
-//     what names it (ID.meta). Only sky-batch reads or removes them.
-//   - ready/: finished objects, named by ID. sky-batch renames ID.part
-//     here, then writes manifests/ID.json atomically (a temporary file
-//     renamed) and fsyncs ready/.
+//     what names it (ID.meta, whole or absent, not fsynced: one a power
+//     cut empties names nothing, and its records go to an object of the
+//     next run's stream). Only sky-batch reads or removes them.
+//   - ready/: finished objects, named by ID. sky-batch fsyncs ID.part,
+//     renames it here, then writes manifests/ID.json atomically (a
+//     temporary file, fsynced, renamed) and fsyncs ready/ and manifests/;
+//     objects closed together are fsynced together.
 //   - manifests/: one Manifest per finished object. The manifest is the
 //     object's claim: sky-s3put takes its lock (flock) while it uploads,
 //     and, once the store confirmed the object, removes the object and
