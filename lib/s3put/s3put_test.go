@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -196,6 +197,32 @@ func TestOutage(t *testing.T) {
 	}
 	if n != 2000 {
 		t.Fatalf("%d records stored after the outage, want 2000", n)
+	}
+	spoolEmpty(t, dir)
+}
+
+// TestElapsedCountsTheSpool: the objects an earlier run left, uploaded
+// before stdin is read (here through an outage), are in the run's
+// elapsed time (it said 10ms for a 16 s upload).
+func TestElapsedCountsTheSpool(t *testing.T) {
+	name := bucket(t)
+	_, dir := spooled(t, 2000, "--max-records", "100")
+	if err := script("stop"); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(time.Second)
+		script("start")
+	}()
+	start := time.Now()
+	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", dir)
+	wall := time.Since(start)
+	m := regexp.MustCompile(`elapsed (\S+)`).FindStringSubmatch(errs)
+	if code != 0 || m == nil {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if elapsed, err := time.ParseDuration(m[1]); err != nil || elapsed < wall*9/10 {
+		t.Errorf("elapsed %s for a run of %s: %s", m[1], wall, errs)
 	}
 	spoolEmpty(t, dir)
 }
