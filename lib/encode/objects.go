@@ -3,10 +3,12 @@ package encode
 import (
 	"bufio"
 	"bytes"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 )
 
@@ -16,8 +18,9 @@ const detectLimit = 1 << 20
 
 // objectRecords reads r as NDJSON records, whatever sky-batch object it is: the
 // secadvisor and IBM envelopes ({"data": [...]}, {..., "flow_logs": [...]})
-// give their records, AWS's text (a header line of field names) a record
-// a line with those names. A Parquet object is an error that says so.
+// give their records, AWS's text and CSV (a header line of field names)
+// a record a line with those names. A Parquet object is an error that
+// says so.
 func objectRecords(r io.Reader) (io.Reader, error) {
 	br := bufio.NewReaderSize(r, 64<<10)
 	// What is there already, a byte at least: a live stream is never
@@ -29,6 +32,8 @@ func objectRecords(r io.Reader) (io.Reader, error) {
 		return nil, errors.New("a Parquet object: sky-encode reads NDJSON records and sky-batch's other objects; query Parquet with a query engine (DuckDB's read_parquet)")
 	case bytes.HasPrefix(head, []byte("version ")):
 		return pipe(func(w *bufio.Writer) error { return awsText(br, w) }), nil
+	case isCSV(head):
+		return pipe(func(w *bufio.Writer) error { return csvText(br, w) }), nil
 	case bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("{")):
 		return envelope(br), nil
 	case bytes.HasPrefix(bytes.TrimLeft(head, " \t\r\n"), []byte("[")):
@@ -157,18 +162,60 @@ func awsText(r *bufio.Reader, w *bufio.Writer) error {
 		if len(values) != len(fields) {
 			return fmt.Errorf("AWS flow log text, line %d: %d values for %d fields", n, len(values), len(fields))
 		}
-		w.WriteByte('{')
-		for i, v := range values {
-			if i > 0 {
-				w.WriteByte(',')
-			}
-			key, _ := json.Marshal(fields[i])
-			value, _ := json.Marshal(v)
-			w.Write(key)
-			w.WriteByte(':')
-			w.Write(value)
-		}
-		w.WriteString("}\n")
+		writeRecord(w, fields, values)
 	}
 	return s.Err()
+}
+
+// isCSV tells a CSV object (sky-batch's csv and awsflowlogs-csv) by its
+// header: field names (letters, digits, "_.:-") and commas, no JSON.
+func isCSV(head []byte) bool {
+	line, _, _ := bytes.Cut(head, []byte("\n"))
+	line = bytes.TrimSuffix(line, []byte("\r"))
+	if bytes.IndexByte(line, ',') <= 0 {
+		return false
+	}
+	for _, c := range line {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || strings.IndexByte("_.:-,", c) >= 0) {
+			return false
+		}
+	}
+	return true
+}
+
+// csvText turns CSV with a header line into records, as awsText does.
+func csvText(r io.Reader, w *bufio.Writer) error {
+	c := csv.NewReader(r)
+	c.ReuseRecord = true
+	header, err := c.Read()
+	if err != nil {
+		return fmt.Errorf("CSV: %w", err)
+	}
+	fields := slices.Clone(header)
+	for {
+		values, err := c.Read()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("CSV: %w", err)
+		}
+		writeRecord(w, fields, values)
+	}
+}
+
+// writeRecord writes a JSON object of fields and their string values.
+func writeRecord(w *bufio.Writer, fields, values []string) {
+	w.WriteByte('{')
+	for i, v := range values {
+		if i > 0 {
+			w.WriteByte(',')
+		}
+		key, _ := json.Marshal(fields[i])
+		value, _ := json.Marshal(v)
+		w.Write(key)
+		w.WriteByte(':')
+		w.Write(value)
+	}
+	w.WriteString("}\n")
 }

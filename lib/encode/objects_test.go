@@ -43,6 +43,9 @@ func TestObjectRecords(t *testing.T) {
 		`[{"a":1}, {"b":2}]`:                                            "{\"a\":1}\n{\"b\":2}\n",
 		"{\"UUID\":\"a\",\"data\":1}\n{\"UUID\":\"b\"}\n":               "{\"UUID\":\"a\",\"data\":1}\n{\"UUID\":\"b\"}\n",
 		"not json\n": "not json\n",
+		"version,srcaddr,Tag\r\n2,10.0.0.1,\"a,b\"\r\n": "{\"version\":\"2\",\"srcaddr\":\"10.0.0.1\",\"Tag\":\"a,b\"}\n",
+		"UUID,Network.A\nu1,10.0.0.1\n":                 "{\"UUID\":\"u1\",\"Network.A\":\"10.0.0.1\"}\n",
+		"bad, {\"UUID\":\"a\"}\n{\"UUID\":\"b\"}\n":     "bad, {\"UUID\":\"a\"}\n{\"UUID\":\"b\"}\n",
 	} {
 		r, err := objectRecords(bytes.NewReader([]byte(in)))
 		if err != nil {
