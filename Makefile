@@ -43,7 +43,7 @@ install:
 	$(GO) build -ldflags '$(LDFLAGS)' -o '$(BINDIR)/' ./cmd/...
 ifneq ($(PREFIX),)
 	mkdir -p '$(PREFIX)/scripts' '$(PREFIX)/share/man/man1' '$(PREFIX)/share/bash-completion/completions' '$(PREFIX)/share/zsh/site-functions'
-	cp scripts/pipeline.sh scripts/secadvisor scripts/awsflowlogs scripts/vpclogs scripts/dummy '$(PREFIX)/scripts/'
+	cp scripts/pipeline.sh scripts/secadvisor scripts/awsflowlogs scripts/vpclogs scripts/dummy scripts/capture '$(PREFIX)/scripts/'
 	for tool in $(TOOLS); do \
 		'$(BINDIR)/'$$tool --man > '$(PREFIX)/share/man/man1/'$$tool.1 || exit 1; \
 		cp scripts/completion.bash '$(PREFIX)/share/bash-completion/completions/'$$tool; \

@@ -15,8 +15,13 @@ export SKY_CLUSTER_NETS=${SKY_CLUSTER_NETS:-10.0.0.0/8,172.16.0.0/12,192.168.0.0
 # With a live analyzer, records are enriched from its topology (pods,
 # containers, hosts; the IBM direction) and the Kubernetes nodes count as
 # inside the cluster: SKY_ENRICH=false and SKY_AUTODISCOVER=false turn it off.
+# SKY_SOURCE=nats: the store pipelines start from a JetStream durable
+# consumer (sky-nats consume; scripts/capture publishes) in place of an
+# analyzer; SKY_NATS_URL, SKY_NATS_STREAM, SKY_NATS_DURABLE.
+source=${SKY_SOURCE:-analyzer}
+case $source in analyzer | nats) ;; *) echo "$0: SKY_SOURCE=$source: analyzer or nats" >&2; exit 2 ;; esac
 live=true
-if [ -n "${SKY_REPLAY:-}" ]; then live=false; fi
+if [ -n "${SKY_REPLAY:-}" ] || [ "$source" = nats ]; then live=false; fi
 export SKY_ENRICH=${SKY_ENRICH:-$live}
 export SKY_AUTODISCOVER=${SKY_AUTODISCOVER:-$SKY_ENRICH}
 # SKY_SPOOL: sky-batch's objects until sky-s3put stored them (default: /var/spool/skyflows
@@ -40,6 +45,10 @@ export GOMAXPROCS=${GOMAXPROCS:-1}
 # that fails is named, and the script exits with its status.
 pipeline() {
 	local pids=() names=() stage=() n=0 word
+	if [ "$source" = nats ] && [ "$1" = sky-flows ]; then
+		shift
+		set -- sky-nats consume "$@"
+	fi
 	fifos=$(mktemp -d "${TMPDIR:-/tmp}/skyflows-pipeline.XXXXXX")
 	trap 'rm -rf "$fifos"' EXIT
 	# The script's stdin, for the first stage: a background command

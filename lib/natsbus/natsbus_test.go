@@ -1,0 +1,380 @@
+package natsbus
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/skyflows/skyflows/lib/flowgen"
+)
+
+// The tests run against a real three-node JetStream cluster that
+// scripts/natslocal.sh starts on free local ports.
+
+var natsDir, natsURL string
+
+// natslocal runs scripts/natslocal.sh with the tests' settings.
+func natslocal(args ...string) error {
+	cmd := exec.Command("../../scripts/natslocal.sh", args...)
+	cmd.Env = append(os.Environ(), "NATSLOCAL_DIR="+natsDir, "NATSLOCAL_PORT="+natsPort)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("natslocal.sh %s: %v: %s", strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+var natsPort string
+
+// freeBase is a port P where P..P+2 and P+100..P+102 are free.
+func freeBase() int {
+	for {
+		p := 20000 + rand.IntN(20000)
+		free := true
+		for _, q := range []int{p, p + 1, p + 2, p + 100, p + 101, p + 102} {
+			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
+			if err != nil {
+				free = false
+				break
+			}
+			ln.Close()
+		}
+		if free {
+			return p
+		}
+	}
+}
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "natsbus-")
+	if err != nil {
+		panic(err)
+	}
+	natsDir = dir
+	base := freeBase()
+	natsPort = fmt.Sprint(base)
+	natsURL = fmt.Sprintf("nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d", base, base+1, base+2)
+	if err := natslocal("start", "3"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	natslocal("stop")
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// flows are n generated flows, tagged.
+func flows(t testing.TB, seed uint64, n int) []byte {
+	var buf, out bytes.Buffer
+	flowgen.New(seed).Write(&buf, n)
+	for i, l := range bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n")) {
+		fmt.Fprintf(&out, "%s,\"Tag\":%q}\n", l[:len(l)-1], []string{"ingress", "egress", "internal"}[i%3])
+	}
+	return out.Bytes()
+}
+
+// publish runs sky-nats publish on input.
+func publish(t testing.TB, input io.Reader, args ...string) (string, int) {
+	var errw bytes.Buffer
+	code := Run(append([]string{"sky-nats", "publish", "--server", natsURL, "--max-backoff", "200ms"}, args...), input, io.Discard, &errw)
+	return errw.String(), code
+}
+
+// stream makes a fresh R3 stream for a test, named after it, on
+// subjects NAME.>, and returns its name.
+func stream(t testing.TB) string {
+	name := strings.ToUpper(strings.NewReplacer("/", "_", "-", "_").Replace(t.Name()))
+	if errs, code := publish(t, strings.NewReader(""), "--create-stream", name, "--replicas", "3", "--subject", name+".{Tag}"); code != 0 {
+		t.Fatalf("create stream: %s", errs)
+	}
+	return name
+}
+
+// messages reads every message of a stream back, by its Nats-Msg-Id.
+func messages(t testing.TB, name string) map[string]int {
+	nc, err := nats.Connect(natsURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := js.Stream(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, _ := s.Info(ctx)
+	seen := map[string]int{}
+	for n := uint64(0); n < info.State.Msgs; {
+		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for msg := range batch.Messages() {
+			seen[msg.Headers().Get(jetstream.MsgIDHeader)]++
+			n++
+		}
+	}
+	return seen
+}
+
+// ids are the Nats-Msg-Ids of records, as publish makes them.
+func ids(records []byte) map[string]bool {
+	want := map[string]bool{}
+	for _, l := range bytes.Split(bytes.TrimSpace(records), []byte("\n")) {
+		want[msgID(l, [][]string{{"UUID"}, {"Last"}})] = true
+	}
+	return want
+}
+
+// TestNodeKilled: records published to an R3 stream while one node is
+// killed (SIGKILL) and started again: every record is in the stream.
+func TestNodeKilled(t *testing.T) {
+	name := stream(t)
+	in := flows(t, 1, 300000)
+	pr, pw := io.Pipe()
+	done := make(chan string)
+	go func() {
+		errs, code := publish(t, pr, "--subject", name+".{Tag}")
+		done <- fmt.Sprintf("exit %d: %s", code, errs)
+	}()
+	third := len(in) / 3
+	third += bytes.IndexByte(in[third:], '\n') + 1
+	pw.Write(in[:third])
+	if err := natslocal("kill", "2"); err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(in[third : 2*third])
+	if err := natslocal("restart", "2"); err != nil {
+		t.Fatal(err)
+	}
+	pw.Write(in[2*third:])
+	pw.Close()
+	if res := <-done; !strings.HasPrefix(res, "exit 0") {
+		t.Fatal(res)
+	}
+	seen, want := messages(t, name), ids(in)
+	for id := range want {
+		if seen[id] != 1 {
+			t.Fatalf("%s in the stream %d times", id, seen[id])
+		}
+	}
+	if len(seen) != len(want) {
+		t.Errorf("%d records in the stream, want %d", len(seen), len(want))
+	}
+}
+
+// TestRedundantPublishers: two capture hosts publish the same flows: the
+// stream holds each flow update once.
+func TestRedundantPublishers(t *testing.T) {
+	name := stream(t)
+	in := flows(t, 2, 20000)
+	var wg sync.WaitGroup
+	results := make([]string, 2)
+	for i := range 2 {
+		wg.Go(func() {
+			errs, code := publish(t, bytes.NewReader(in), "--subject", name+".{Tag}")
+			results[i] = fmt.Sprintf("exit %d: %s", code, errs)
+		})
+	}
+	wg.Wait()
+	for _, r := range results {
+		if !strings.HasPrefix(r, "exit 0") {
+			t.Fatal(r)
+		}
+	}
+	seen, want := messages(t, name), ids(in)
+	for id := range want {
+		if seen[id] != 1 {
+			t.Fatalf("%s in the stream %d times", id, seen[id])
+		}
+	}
+	if !strings.Contains(results[0]+results[1], "duplicates") {
+		t.Errorf("no duplicates counted: %v", results)
+	}
+}
+
+// TestRefusals: bad lines and records over the server's max payload are
+// bad input, each named, the rest published; a subject no stream takes,
+// and a consumer of a stream that does not exist, exit 1 with a line.
+func TestRefusals(t *testing.T) {
+	name := stream(t)
+	big := `{"UUID":"big","Tag":"x","Pad":"` + strings.Repeat("a", 2<<20) + `"}`
+	in := "not json\n" + `{"UUID":"a","Tag":"ingress"}` + "\n" + big + "\n" + `{"UUID":"b",` + "\n" + `{"UUID":"c","Tag":"egress"}` + "\n"
+	errs, code := publish(t, strings.NewReader(in), "--subject", name+".{Tag}")
+	if code != 0 || !strings.Contains(errs, "line 3: a record of 2097") || !strings.Contains(errs, "line 1:") || !strings.Contains(errs, "line 4:") ||
+		!strings.Contains(errs, "out 2 dropped 0 bad 3") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+	if n := len(messages(t, name)); n != 2 {
+		t.Errorf("%d messages, want 2", n)
+	}
+	errs, code = publish(t, strings.NewReader(`{"UUID":"a","Tag":"ingress"}`+"\n"), "--subject", "nowhere.{Tag}")
+	if code != 1 || !strings.Contains(errs, "no stream takes the subjects of --subject nowhere.*") {
+		t.Errorf("a subject no stream takes: exit %d: %s", code, errs)
+	}
+	var errw bytes.Buffer
+	code = Run([]string{"sky-nats", "consume", "--server", natsURL, "--stream", "NOSUCH"}, nil, io.Discard, &errw)
+	if code != 1 || !strings.Contains(errw.String(), "no stream NOSUCH") {
+		t.Errorf("a missing stream: exit %d: %s", code, errw.String())
+	}
+}
+
+// TestCredentials: a server that wants a password refuses a wrong one
+// (exit 1, a plain line) and the password never appears in any output.
+func TestCredentials(t *testing.T) {
+	srv := filepath.Join(must(exec.Command("go", "env", "GOPATH").Output()), "bin", "nats-server")
+	if _, err := os.Stat(srv); err != nil {
+		srv = "nats-server"
+	}
+	port := freeBase()
+	cmd := exec.Command(srv, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir(), "--user", "u", "--pass", "right-secret")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	for end := time.Now().Add(10 * time.Second); ; {
+		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
+			c.Close()
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal("nats-server did not start")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	var errw bytes.Buffer
+	code := Run([]string{"sky-nats", "publish", "--server", fmt.Sprintf("nats://u:wrong-secret@127.0.0.1:%d", port)},
+		strings.NewReader(`{"UUID":"a"}`+"\n"), io.Discard, &errw)
+	if code != 1 || !strings.Contains(strings.ToLower(errw.String()), "authorization violation") || strings.Contains(errw.String(), "wrong-secret") {
+		t.Errorf("refused credentials: exit %d: %s", code, errw.String())
+	}
+	errw.Reset()
+	code = Run([]string{"sky-nats", "publish", "--server", fmt.Sprintf("nats://u:right-secret@127.0.0.1:%d", port), "--create-stream", "S", "--subject", "s.{Tag}"},
+		strings.NewReader(`{"UUID":"a","Tag":"t"}`+"\n"), io.Discard, &errw)
+	if code != 0 || strings.Contains(errw.String(), "right-secret") {
+		t.Errorf("exit %d: %s", code, errw.String())
+	}
+}
+
+func must(out []byte, err error) string {
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// lockedBuffer is a stderr the test reads while a run writes it.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// waitFor waits until cond holds, 60 s at most.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(60 * time.Second); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("waited 60 s for %s", what)
+		}
+	}
+}
+
+// TestOutage: every server stopped mid-run, then started again: publish
+// waits and resumes, consume resumes; every record is published once and
+// consumed.
+func TestOutage(t *testing.T) {
+	name := stream(t)
+	in := flows(t, 3, 20000)
+	half := len(in) / 2
+	half += bytes.IndexByte(in[half:], '\n') + 1
+	consumed := filepath.Join(t.TempDir(), "consumed")
+	out, err := os.Create(consumed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	cerr, perr := &lockedBuffer{}, &lockedBuffer{}
+	cdone, pdone := make(chan int), make(chan int)
+	go func() {
+		cdone <- RunContext(ctx, []string{"sky-nats", "consume", "--server", natsURL, "--stream", name, "--max-backoff", "200ms"}, nil, out, cerr)
+	}()
+	pr, pw := io.Pipe()
+	go func() {
+		pdone <- Run([]string{"sky-nats", "publish", "--server", natsURL, "--max-backoff", "200ms", "--subject", name + ".{Tag}"}, pr, io.Discard, perr)
+	}()
+	pw.Write(in[:half])
+	lines := func() int { data, _ := os.ReadFile(consumed); return bytes.Count(data, []byte("\n")) }
+	waitFor(t, "the first half consumed", func() bool { return lines() >= 10000 })
+	if err := natslocal("stop"); err != nil {
+		t.Fatal(err)
+	}
+	go func() { pw.Write(in[half:]); pw.Close() }()
+	waitFor(t, "the publisher to notice", func() bool { return strings.Contains(perr.String(), "disconnected") })
+	if err := natslocal("start", "3"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-pdone:
+		if code != 0 {
+			t.Fatalf("publish: exit %d: %s", code, perr)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("publish still running 90 s after the restart: %s", perr)
+	}
+	distinct := len(ids(in)) // a few generated flows repeat an update
+	for end := time.Now().Add(60 * time.Second); lines() < distinct; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) || strings.Contains(cerr.String(), "stats:") {
+			t.Fatalf("%d lines consumed: %s", lines(), cerr)
+		}
+	}
+	stop()
+	if code := <-cdone; code != 0 {
+		t.Fatalf("consume: exit %d: %s", code, cerr)
+	}
+	seen, want := messages(t, name), ids(in)
+	for id := range want {
+		if seen[id] != 1 {
+			t.Fatalf("%s in the stream %d times", id, seen[id])
+		}
+	}
+	data, _ := os.ReadFile(consumed)
+	got := ids(data)
+	for id := range want {
+		if !got[id] {
+			t.Fatalf("%s never consumed", id)
+		}
+	}
+	t.Logf("%d lines consumed for %d records; consume: %s", lines(), len(want), cerr)
+}

@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# A local NATS JetStream for the demo, the tests and users: nats-server,
+# one node or a three-node cluster, on 127.0.0.1.
+#
+#   scripts/natslocal.sh install    install nats-server (go install, into GOBIN)
+#   scripts/natslocal.sh start [N]  install it if needed, start N nodes (1 or 3) with JetStream
+#   scripts/natslocal.sh stop       stop every node (their data stays)
+#   scripts/natslocal.sh kill I     SIGKILL node I (1..N), as a crash
+#   scripts/natslocal.sh restart I  start node I again
+#   scripts/natslocal.sh env        print the variable that points the tools at it
+#   eval "$(scripts/natslocal.sh env)"
+#
+# Settings (environment): NATSLOCAL_DIR (.run/nats), NATSLOCAL_PORT (4222:
+# node I serves clients on PORT+I-1 and its cluster routes on
+# PORT+100+I-1; every one of them must be free).
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+dir=${NATSLOCAL_DIR:-$root/.run/nats}
+port=${NATSLOCAL_PORT:-4222}
+version=v2.15.3
+
+server() {
+	if command -v nats-server > /dev/null && nats-server --version 2> /dev/null | grep -q "${version#v}"; then
+		command -v nats-server
+		return
+	fi
+	local bin
+	bin=$(go env GOBIN)
+	[ -n "$bin" ] || bin=$(go env GOPATH)/bin
+	if [ ! -x "$bin/nats-server" ]; then
+		echo "natslocal: installing nats-server $version" >&2
+		go install "github.com/nats-io/nats-server/v2@$version"
+	fi
+	echo "$bin/nats-server"
+}
+
+nodes() { cat "$dir/nodes" 2> /dev/null || echo 0; }
+running() { [ -f "$dir/n$1/pid" ] && kill -0 "$(cat "$dir/n$1/pid")" 2> /dev/null; }
+taken() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+
+# config I N: node I's configuration in a cluster of N.
+config() {
+	local i=$1 n=$2 routes="" j
+	cat <<EOC
+server_name: n$i
+listen: 127.0.0.1:$((port + i - 1))
+jetstream { store_dir: "$dir/n$i/js" }
+EOC
+	if [ "$n" -gt 1 ]; then
+		for j in $(seq 1 "$n"); do routes+="${routes:+, }\"nats-route://127.0.0.1:$((port + 100 + j - 1))\""; done
+		cat <<EOC
+cluster {
+  name: skyflows
+  listen: 127.0.0.1:$((port + 100 + i - 1))
+  routes: [ $routes ]
+}
+EOC
+	fi
+}
+
+# launch I: start node I and wait until it serves clients.
+launch() {
+	local i=$1 srv
+	srv=$(server)
+	(cd "$dir/n$i" && exec "$srv" -c "$dir/n$i/nats.conf" >> "$dir/n$i/log" 2>&1) &
+	echo $! > "$dir/n$i/pid"
+	for _ in $(seq 1 200); do
+		if taken $((port + i - 1)); then return; fi
+		running "$i" || { echo "natslocal: node $i did not start:" >&2; tail -n 5 "$dir/n$i/log" >&2; exit 1; }
+		sleep 0.05
+	done
+	echo "natslocal: node $i does not answer on $((port + i - 1))" >&2
+	exit 1
+}
+
+start() {
+	local n=${1:-1} i
+	case $n in 1 | 3) ;; *) echo "natslocal: start 1 or 3 nodes" >&2; exit 2 ;; esac
+	if [ "$(nodes)" -gt 0 ] && running 1; then
+		echo "natslocal: already running" >&2
+		return
+	fi
+	for i in $(seq 1 "$n"); do
+		for p in $((port + i - 1)) $((port + 100 + i - 1)); do
+			if taken "$p"; then
+				echo "natslocal: port $p is taken by another process: choose another NATSLOCAL_PORT" >&2
+				exit 1
+			fi
+		done
+	done
+	mkdir -p "$dir"
+	echo "$n" > "$dir/nodes"
+	for i in $(seq 1 "$n"); do
+		mkdir -p "$dir/n$i"
+		config "$i" "$n" > "$dir/n$i/nats.conf"
+	done
+	for i in $(seq 1 "$n"); do launch "$i"; done
+	echo "natslocal: $n node(s) on $(urls)" >&2
+}
+
+stop() {
+	local i pid
+	for i in $(seq 1 "$(nodes)"); do
+		if running "$i"; then
+			pid=$(cat "$dir/n$i/pid")
+			kill "$pid"
+			while kill -0 "$pid" 2> /dev/null; do sleep 0.05; done
+		fi
+	done
+}
+
+urls() {
+	local i out=""
+	for i in $(seq 1 "$(nodes)"); do out+="${out:+,}nats://127.0.0.1:$((port + i - 1))"; done
+	echo "$out"
+}
+
+case ${1:-} in
+install) server > /dev/null ;;
+start) start "${2:-1}" ;;
+stop) stop ;;
+kill) kill -9 "$(cat "$dir/n$2/pid")" ;;
+restart) launch "$2" ;;
+env) echo "export SKY_NATS_URL=$(urls)" ;;
+*)
+	echo "usage: scripts/natslocal.sh install|start [1|3]|stop|kill I|restart I|env" >&2
+	exit 2
+	;;
+esac
