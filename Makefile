@@ -19,10 +19,11 @@ test: deps lint
 	$(MAKE) --no-print-directory fuzz
 	$(GO) test -count=1 -timeout 20m ./...
 
-# What the tests run besides Go: versitygw (go install) and DuckDB (npm),
-# each installed once, with the caller's environment.
+# What the tests run besides Go: versitygw and nats-server (go install)
+# and DuckDB (npm), each installed once, with the caller's environment.
 deps:
 	scripts/s3local.sh install
+	scripts/natslocal.sh install
 	scripts/duckdb.sh install
 
 fuzz:

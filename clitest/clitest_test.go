@@ -19,6 +19,7 @@ import (
 	"github.com/skyflows/skyflows/lib/filter"
 	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/flows"
+	"github.com/skyflows/skyflows/lib/natsbus"
 	"github.com/skyflows/skyflows/lib/prom"
 	"github.com/skyflows/skyflows/lib/s3put"
 	"github.com/skyflows/skyflows/lib/transform"
@@ -35,6 +36,7 @@ var stages = map[string]func(args []string, in *os.File, out, errw *os.File) int
 	"sky-batch":     func(a []string, i *os.File, o, e *os.File) int { return batch.Run(a, i, o, e) },
 	"sky-s3put":     func(a []string, i *os.File, o, e *os.File) int { return s3put.Run(a, i, o, e) },
 	"sky-prom":      func(a []string, i *os.File, o, e *os.File) int { return prom.Run(a, i, o, e) },
+	"sky-nats":      func(a []string, i *os.File, o, e *os.File) int { return natsbus.Run(a, i, o, e) },
 }
 
 func TestMain(m *testing.M) {
