@@ -72,6 +72,12 @@ func TestScripts(t *testing.T) {
 			env.Defer(state.stop)
 			return nil
 		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "root" {
+				return os.Geteuid() == 0, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"bigline":   bigline,
 			"sumstats":  sumstats,

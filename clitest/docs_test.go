@@ -2,6 +2,7 @@ package clitest
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -13,6 +14,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skyflows/skyflows/lib/analyzertest"
 	"github.com/skyflows/skyflows/lib/flowgen"
@@ -26,14 +30,15 @@ import (
 
 // docsNotRun are the lines run elsewhere, by their start.
 var docsNotRun = map[string]string{
-	"make demo":          ".ci/run runs it on a fresh clone",
-	"make test":          "the command that runs this test",
-	"make bench":         "measures; scripts/bench.sh is run by hand (docs/performance.md)",
-	"make install":       "TestServiceShape runs make install PREFIX=DIR and the tools from there",
-	"make build":         "make install and make test build the same",
-	"make lint":          "make test runs it",
-	"scripts/s3local.sh": "every S3 test starts, reads and stops the local server with these commands",
-	"eval ":              "every S3 test reads scripts/s3local.sh env",
+	"make demo":            ".ci/run runs it on a fresh clone",
+	"make test":            "the command that runs this test",
+	"make bench":           "measures; scripts/bench.sh is run by hand (docs/performance.md)",
+	"make install":         "TestServiceShape runs make install PREFIX=DIR and the tools from there",
+	"make build":           "make install and make test build the same",
+	"make lint":            "make test runs it",
+	"scripts/s3local.sh":   "every S3 test starts, reads and stops the local server with these commands",
+	"scripts/natslocal.sh": "every NATS test starts and stops its cluster with these commands",
+	"eval ":                "every S3 test reads scripts/s3local.sh env",
 }
 
 // docSubstitutions are what a user has and the tests stand in for: the
@@ -62,6 +67,7 @@ var docSubstitutions = [][2]string{
 	{"TID-INSIDE", "2be68c12-e2b3-fefa-6e64-2476474c6585"},
 	{"--metrics-addr :9730", "--metrics-addr 127.0.0.1:0"},
 	{" ... |", " |"},
+	{"nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222", "NATS"},
 }
 
 // docLine is a command line of the docs, where it is.
@@ -144,8 +150,8 @@ func (a docAnalyzers) used(line string) []*analyzertest.Server {
 			used = append(used, s)
 		}
 	}
-	live := regexp.MustCompile(`(^|[|;&]\s*)(\S+=\S+\s+)*(sky-flows|scripts/secadvisor)\b`).MatchString(line) &&
-		!strings.Contains(line, "--replay") && !strings.Contains(line, "SKY_REPLAY=")
+	live := regexp.MustCompile(`(^|[|;&]\s*)(\S+=\S+\s+)*(sky-flows|scripts/secadvisor|scripts/capture)\b`).MatchString(line) &&
+		!strings.Contains(line, "--replay") && !strings.Contains(line, "SKY_REPLAY=") && !strings.Contains(line, "SKY_SOURCE=nats")
 	if len(used) == 0 && live {
 		used = append(used, a["ANALYZER_WS"])
 	}
@@ -155,6 +161,7 @@ func (a docAnalyzers) used(line string) []*analyzertest.Server {
 func TestDocumentedCommands(t *testing.T) {
 	prefix := installed(t)
 	s3, _ := localS3(t)
+	natsURL, _ := natsCluster(t)
 	dir := userDir(t)
 	home := filepath.Join(dir, "home")
 	tlsCfg, caPEM, err := analyzertest.NewTLS()
@@ -180,7 +187,7 @@ func TestDocumentedCommands(t *testing.T) {
 	// AWS config's profiles, the analyzer's CA trusted.
 	env := []string{"PATH=" + filepath.Join(prefix, "bin") + ":/usr/bin:/bin", "HOME=" + home, "LANG=C.UTF-8",
 		"SKY_ANALYZER=" + analyzers["ANALYZER_WS"].URL(), "SKY_ANALYZER_CA_FILE=" + filepath.Join(dir, "ca.pem"),
-		"SKY_ANALYZER_PASSWORD=pw", "SKY_RECORD=" + filepath.Join(dir, "live.frames"), "SKY_DRAIN_TIMEOUT=20s"}
+		"SKY_ANALYZER_PASSWORD=pw", "SKY_RECORD=" + filepath.Join(dir, "live.frames"), "SKY_DRAIN_TIMEOUT=20s", "SKY_NATS_URL=" + natsURL}
 	var access, secret, endpoint string
 	for _, kv := range s3 {
 		k, v, _ := strings.Cut(kv, "=")
@@ -228,7 +235,7 @@ func TestDocumentedCommands(t *testing.T) {
 		exec.Command("chown", "-R", fmt.Sprintf("%d:%d", u.Uid, u.Gid), dir).Run()
 	}
 
-	values := strings.NewReplacer("DIR", dir, "PREFIX", prefix, "S3", endpoint, "ACCESS", access, "SECRET", secret,
+	values := strings.NewReplacer("NATS", natsURL, "DIR", dir, "PREFIX", prefix, "S3", endpoint, "ACCESS", access, "SECRET", secret,
 		"ANALYZER_WSS", analyzers["ANALYZER_WSS"].URL(), "ANALYZER_WS", analyzers["ANALYZER_WS"].URL(),
 		"ANALYZER_A1", analyzers["ANALYZER_A1"].URL(), "ANALYZER_A2", analyzers["ANALYZER_A2"].URL())
 	var pairs []string
@@ -253,7 +260,7 @@ func TestDocumentedCommands(t *testing.T) {
 		line := strings.TrimSuffix(substitute.Replace(l.text), " | ...")
 		ran++
 		t.Run(l.where, func(t *testing.T) {
-			runDocLine(t, line, dir, env, analyzers, capture, prefix)
+			runDocLine(t, line, dir, env, analyzers, capture, prefix, natsURL)
 		})
 	}
 	t.Logf("%d of %d documented command lines run", ran, len(lines))
@@ -271,11 +278,9 @@ func notRun(line string) string {
 // runDocLine runs one line in dir as the service user, feeds the
 // analyzers it reaches flows, stops its sources once they recorded them
 // (SIGTERM, as a user's ^C or a service stop), and wants exit 0.
-func runDocLine(t *testing.T, line, dir string, env []string, analyzers docAnalyzers, capture []byte, prefix string) {
+func runDocLine(t *testing.T, line, dir string, env []string, analyzers docAnalyzers, capture []byte, prefix, natsURL string) {
 	for _, s := range analyzers {
-		if err := s.WaitSubscribers(0, 10*time.Second); err != nil {
-			t.Fatalf("the last line's subscribers stayed: %v", err)
-		}
+		waitUntil(t, "the last line's subscribers to go", func() bool { return s.Subscribers() == 0 })
 	}
 	stdin, err := os.Open(docInput(t, line, dir, env, prefix))
 	if err != nil {
@@ -306,9 +311,9 @@ func runDocLine(t *testing.T, line, dir string, env []string, analyzers docAnaly
 			n, _ = strconv.Atoi(count[2])
 		}
 		for _, s := range used {
-			if err := s.WaitSubscribers(1, 20*time.Second); err != nil {
-				t.Fatalf("%v: %s", err, stderr)
-			}
+			// Flows go to the flow subscribers there are: sky-flows must
+			// be one (a topology subscriber may come first).
+			waitUntil(t, "sky-flows to subscribe", func() bool { return s.FlowSubscribers() >= 1 })
 			for i := 0; i < n; i += 300 {
 				s.Publish(bytes.Split(bytes.TrimSpace(capture), []byte("\n"))[:min(300, n-i)]...)
 			}
@@ -327,6 +332,18 @@ func runDocLine(t *testing.T, line, dir string, env []string, analyzers docAnaly
 			}
 		}
 	}
+	// A line that consumes from JetStream is stopped once its sky-nats
+	// consume pulls and its durable has every message acknowledged.
+	if strings.Contains(line, "sky-nats consume") || strings.Contains(line, "SKY_SOURCE=nats") {
+		durable := "store"
+		if m := regexp.MustCompile(`(--durable |SKY_NATS_DURABLE=)(\S+)`).FindStringSubmatch(line); m != nil {
+			durable = m[2]
+		}
+		waitUntil(t, "consumer "+durable+" to have nothing pending", func() bool { return consumed(natsURL, durable) })
+		for _, pid := range groupMembers(cmd.Process.Pid, "sky-nats") {
+			syscall.Kill(pid, syscall.SIGTERM)
+		}
+	}
 	select {
 	case err = <-done:
 	case <-time.After(60 * time.Second):
@@ -338,7 +355,8 @@ func runDocLine(t *testing.T, line, dir string, env []string, analyzers docAnaly
 	// Where a line prints records, some came through.
 	last := strings.TrimSpace(line[strings.LastIndex(line, "|")+1:])
 	sink := strings.ContainsAny(last, ">&") || strings.HasPrefix(line, "export ") ||
-		strings.Contains(last, "sky-s3put") || strings.HasPrefix(last, "sky-prom") && !strings.Contains(last, " -p")
+		strings.Contains(last, "sky-s3put") || strings.HasPrefix(last, "sky-prom") && !strings.Contains(last, " -p") ||
+		strings.HasPrefix(last, "sky-nats publish") || strings.Contains(last, "scripts/capture")
 	if !sink && stdout.String() == "" {
 		t.Errorf("%s: nothing on stdout\nstderr: %s", line, stderr)
 	}
@@ -363,6 +381,26 @@ func (o *outFile) open() *os.File {
 func (o *outFile) String() string {
 	data, _ := os.ReadFile(o.path)
 	return string(data)
+}
+
+// consumed tells whether the durable consumer of stream FLOWS is pulled
+// from (the line's sky-nats consume runs) and has every message
+// delivered and acknowledged.
+func consumed(url, durable string) bool {
+	nc, err := nats.Connect(url)
+	if err != nil {
+		return false
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, "FLOWS", durable)
+	if err != nil {
+		return false
+	}
+	info, err := c.Info(ctx)
+	return err == nil && info.NumWaiting > 0 && info.NumPending == 0 && info.NumAckPending == 0
 }
 
 // docInput is the standard input a line gets unless it redirects it:
