@@ -485,8 +485,14 @@ func TestDocsDefaults(t *testing.T) {
 	tools, _ := filepath.Glob(filepath.Join(prefix, "bin", "sky-*"))
 	helpDefault := regexp.MustCompile(`^\s+--([a-z0-9-]+)\b.*\(default: ([^)]*)\)`)
 	defaults := map[string][]string{} // flag: each tool's default
+	var helps [][]string
 	for _, tool := range tools {
-		out, _ := exec.Command(tool, "--help").Output()
+		helps = append(helps, []string{tool, "--help"})
+	}
+	nats := filepath.Join(prefix, "bin", "sky-nats")
+	helps = append(helps, []string{nats, "publish", "--help"}, []string{nats, "consume", "--help"})
+	for _, help := range helps {
+		out, _ := exec.Command(help[0], help[1:]...).Output()
 		for _, l := range strings.Split(string(out), "\n") {
 			if m := helpDefault.FindStringSubmatch(l); m != nil {
 				defaults[m[1]] = append(defaults[m[1]], strings.Trim(m[2], `"`))

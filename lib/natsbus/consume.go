@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,8 +49,9 @@ func runConsume(ctx context.Context, args []string, in io.Reader, out, errw io.W
 type consumer struct {
 	out      *countingFile
 	w        *bufio.Writer
-	unread   func() int // bytes written and not read yet
-	pending  []written  // written, not acknowledged, in order
+	unread   func() int  // bytes written and not read yet
+	gone     func() bool // the reader closed its end
+	pending  []written   // written, not acknowledged, in order
 	ackWait  time.Duration
 	progress time.Time // when the pending were last said in progress
 	quiet    bool
@@ -107,7 +109,7 @@ func consume(c *cli.Context, out, errw io.Writer) error {
 	k := &consumer{ackWait: cfg.AckWait, quiet: quiet, errw: errw, started: time.Now(), progress: time.Now()}
 	k.out = &countingFile{w: out}
 	k.w = bufio.NewWriterSize(k.out, 256<<10)
-	k.unread = unreadOf(out)
+	k.unread, k.gone = unreadOf(out), readerGoneOf(out)
 	m := metrics.New(name + " consume")
 	m.Count("records_in_total", "Messages received.", &k.in)
 	m.Count("records_out_total", "Messages written out.", &k.outN)
@@ -208,6 +210,9 @@ func (k *consumer) run(ctx context.Context, msgs <-chan jetstream.Msg, it jetstr
 		case <-tick.C:
 			if err := k.w.Flush(); err != nil {
 				return k.abandon(err)
+			}
+			if k.gone() {
+				return k.abandon(syscall.EPIPE)
 			}
 			k.ackRead()
 			if msgs == nil && len(k.pending) == 0 {

@@ -27,3 +27,22 @@ func unreadOf(out io.Writer) func() int {
 		return n
 	}
 }
+
+// readerGoneOf tells whether the reader of a pipe out closed its end,
+// seen without writing (POLLERR on the write end), so that an idle
+// consume notices it; false for anything else.
+func readerGoneOf(out io.Writer) func() bool {
+	f, ok := out.(*os.File)
+	if !ok {
+		return func() bool { return false }
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeNamedPipe == 0 {
+		return func() bool { return false }
+	}
+	fd := int32(f.Fd())
+	return func() bool {
+		fds := []unix.PollFd{{Fd: fd}}
+		n, err := unix.Poll(fds, 0)
+		return err == nil && n > 0 && fds[0].Revents&unix.POLLERR != 0
+	}
+}
