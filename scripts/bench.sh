@@ -30,9 +30,10 @@ jqaws='select(.Network) | {version: 2, "account-id": "-", "interface-id": .NodeT
 	action: "ACCEPT", "log-status": "OK", Tag}'
 
 # run KEY NAME INPUT CMD...: time CMD reading INPUT, print a table row and
-# keep its flows/s under KEY. INPUT holds one flow a line unless flows_in
+# keep its flows/s under KEY (and its CPU microseconds a flow, user and
+# system, of the command and its children). INPUT holds one flow a line unless flows_in
 # says how many.
-declare -A rate
+declare -A rate cpu
 run() {
 	local key=$1 name=$2 input=$3
 	shift 3
@@ -40,10 +41,11 @@ run() {
 	flows=${flows_in:-$(wc -l < "$input")}
 	bytes=$(stat -c %s "$input")
 	start=$(date +%s%N)
-	/usr/bin/time -o "$work/time" -f '%M' "$@" < "$input" > /dev/null 2> "$work/stderr" || true
+	/usr/bin/time -o "$work/time" -f '%M %U %S' "$@" < "$input" > /dev/null 2> "$work/stderr" || true
 	end=$(date +%s%N)
 	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
-	rss=$(tail -n 1 "$work/time")
+	read -r rss user sys < <(tail -n 1 "$work/time")
+	cpu[$key]=$(echo "scale=2; ($user + $sys) * 1000000 / $flows" | bc)
 	rate[$key]=$(echo "$flows / $secs" | bc)
 	printf '| %-44s | %9s | %7s | %7s |\n' "$name" "${rate[$key]}" \
 		"$(echo "scale=1; $bytes / 1000000 / $secs" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
@@ -167,6 +169,21 @@ if command -v libdeflate-gzip > /dev/null; then
 	done
 fi
 
+# sky-nats: the flows published to a one-node stream and consumed back
+# out of a durable consumer, then the same through a three-node cluster
+# with an R3 stream, on this one machine.
+for nodes in 1 3; do
+	nats_env=(NATSLOCAL_DIR="$work/nats$nodes" NATSLOCAL_PORT=$((17100 + nodes * 10)))
+	env "${nats_env[@]}" scripts/natslocal.sh start "$nodes" 2> /dev/null
+	url=$(env "${nats_env[@]}" scripts/natslocal.sh env | sed 's/^export SKY_NATS_URL=//')
+	flows_in=$n run "nats-pub$nodes" "sky-nats publish ($nodes node(s), R$nodes)" "$work/tagged.ndjson" \
+		"$bin/sky-nats" publish --server "$url" --create-stream BENCH --replicas "$nodes"
+	stored=$(sed -n 's/.* out \([0-9]*\) .* duplicates \([0-9]*\).*/\1 - \2/p' "$work/stderr" | bc)
+	flows_in=$stored run "nats-con$nodes" "sky-nats consume (the same stream)" "$work/tagged.ndjson" \
+		bash -c "'$bin/sky-nats' consume -q --server '$url' --stream BENCH --durable bench | head -n $stored"
+	env "${nats_env[@]}" scripts/natslocal.sh stop
+done
+
 # sky-s3put: objects of about 256 KiB into the local versitygw.
 export S3LOCAL_DIR="$work/s3" S3LOCAL_ADDR=127.0.0.1:17070 S3LOCAL_BUCKET=bench
 scripts/s3local.sh start 2> /dev/null
@@ -255,6 +272,12 @@ if [ -n "${rate[batch-crowd-before]:-}" ]; then
 	echo "sky-batch, 20 000 groups through --max-open 64: ${rate[batch-crowd]} flows/s, before objects were finished together:" \
 		"${rate[batch-crowd-before]} flows/s ($(echo "scale=1; ${rate[batch-crowd]} / ${rate[batch-crowd-before]}" | bc)x, same run)"
 fi
+for nodes in 1 3; do
+	slower=$(( rate[nats-pub$nodes] < rate[nats-con$nodes] ? rate[nats-pub$nodes] : rate[nats-con$nodes] ))
+	echo "sky-nats, $nodes node(s), R$nodes: publish ${rate[nats-pub$nodes]} flows/s (${cpu[nats-pub$nodes]} CPU µs a flow)," \
+		"consume ${rate[nats-con$nodes]} flows/s (${cpu[nats-con$nodes]} CPU µs a flow, with head);" \
+		"the slower side is $(echo "scale=2; $slower / ${rate[batch]}" | bc)x sky-batch's rate on a pipe (${rate[batch]} flows/s), same run"
+done
 echo "sky-batch --compress zstd: ${rate[batch-zstd]} flows/s, ratio ${ratio[batch-zstd]}; gzip -6: ${rate[gzip]} flows/s, ratio ${ratio[gzip]}" \
 	"($(echo "scale=1; ${rate[batch-zstd]} / ${rate[gzip]}" | bc)x as fast)"
 echo "sky-batch --format flows-parquet (gzip pages): ${rate[batch-parquet]} flows/s, ratio ${ratio[batch-parquet]}," \

@@ -3,6 +3,7 @@ package natsbus
 import (
 	"bytes"
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -59,6 +60,10 @@ func freeBase() int {
 }
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if flag.Lookup("test.list").Value.String() != "" || flag.Lookup("test.fuzz").Value.String() != "" {
+		os.Exit(m.Run()) // listing, or fuzzing the parsers: no cluster
+	}
 	dir, err := os.MkdirTemp("", "natsbus-")
 	if err != nil {
 		panic(err)

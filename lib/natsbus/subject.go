@@ -17,6 +17,9 @@ type subject struct {
 }
 
 func parseSubject(tmpl string) (*subject, error) {
+	if tmpl == "" {
+		return nil, fmt.Errorf("--subject: empty")
+	}
 	s := &subject{}
 	rest := tmpl
 	for {
