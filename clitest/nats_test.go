@@ -7,11 +7,10 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"math/rand/v2"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -27,27 +26,17 @@ import (
 func natsCluster(t *testing.T) (string, func(args ...string)) {
 	t.Helper()
 	dir := t.TempDir()
-	var base int
-	for free := false; !free; {
-		base, free = 20000+rand.IntN(20000), true
-		for _, p := range []int{base, base + 1, base + 2, base + 100, base + 101, base + 102} {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-	}
 	script := func(args ...string) {
 		cmd := exec.Command("../scripts/natslocal.sh", args...)
-		cmd.Env = append(os.Environ(), "NATSLOCAL_DIR="+dir, fmt.Sprintf("NATSLOCAL_PORT=%d", base))
+		cmd.Env = append(os.Environ(), "NATSLOCAL_DIR="+dir, "NATSLOCAL_PORT=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("natslocal.sh %v: %v: %s", args, err, out)
 		}
 	}
 	script("start", "3")
 	t.Cleanup(func() { script("stop") })
+	port, _ := os.ReadFile(filepath.Join(dir, "port"))
+	base, _ := strconv.Atoi(strings.TrimSpace(string(port)))
 	return fmt.Sprintf("nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d", base, base+1, base+2), script
 }
 

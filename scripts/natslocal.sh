@@ -12,11 +12,13 @@
 #
 # Settings (environment): NATSLOCAL_DIR (.run/nats), NATSLOCAL_PORT (4222:
 # node I serves clients on PORT+I-1 and its cluster routes on
-# PORT+100+I-1; every one of them must be free).
+# PORT+100+I-1; every one of them must be free; 0: any free ones, kept
+# in NATSLOCAL_DIR for the other commands and the next start).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${NATSLOCAL_DIR:-$root/.run/nats}
 port=${NATSLOCAL_PORT:-4222}
+if [ "$port" = 0 ] && [ -f "$dir/port" ]; then port=$(cat "$dir/port"); fi
 version=v2.15.3
 
 server() {
@@ -37,6 +39,14 @@ server() {
 nodes() { cat "$dir/nodes" 2> /dev/null || echo 0; }
 running() { [ -f "$dir/n$1/pid" ] && kill -0 "$(cat "$dir/n$1/pid")" 2> /dev/null; }
 taken() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
+
+# free N: whether the ports of N nodes are free.
+free() {
+	local i
+	for i in $(seq 1 "$1"); do
+		if taken $((port + i - 1)) || taken $((port + 100 + i - 1)); then return 1; fi
+	done
+}
 
 # config I N: node I's configuration in a cluster of N.
 config() {
@@ -80,16 +90,16 @@ start() {
 		echo "natslocal: already running" >&2
 		return
 	fi
-	for i in $(seq 1 "$n"); do
-		for p in $((port + i - 1)) $((port + 100 + i - 1)); do
-			if taken "$p"; then
-				echo "natslocal: port $p is taken by another process: choose another NATSLOCAL_PORT" >&2
-				exit 1
-			fi
-		done
-	done
+	if [ "$port" = 0 ]; then
+		port=$((20000 + RANDOM % 20000))
+		until free "$n"; do port=$((20000 + RANDOM % 20000)); done
+	elif ! free "$n"; then
+		echo "natslocal: a port of $port-$((port + n - 1)) or $((port + 100))-$((port + 100 + n - 1)) is taken by another process: choose another NATSLOCAL_PORT" >&2
+		exit 1
+	fi
 	mkdir -p "$dir"
 	echo "$n" > "$dir/nodes"
+	echo "$port" > "$dir/port"
 	for i in $(seq 1 "$n"); do
 		mkdir -p "$dir/n$i"
 		config "$i" "$n" > "$dir/n$i/nats.conf"

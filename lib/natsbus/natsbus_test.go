@@ -6,11 +6,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -30,33 +30,12 @@ var natsDir, natsURL string
 // natslocal runs scripts/natslocal.sh with the tests' settings.
 func natslocal(args ...string) error {
 	cmd := exec.Command("../../scripts/natslocal.sh", args...)
-	cmd.Env = append(os.Environ(), "NATSLOCAL_DIR="+natsDir, "NATSLOCAL_PORT="+natsPort)
+	cmd.Env = append(os.Environ(), "NATSLOCAL_DIR="+natsDir, "NATSLOCAL_PORT=0")
 	out, err := cmd.CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("natslocal.sh %s: %v: %s", strings.Join(args, " "), err, out)
 	}
 	return nil
-}
-
-var natsPort string
-
-// freeBase is a port P where P..P+2 and P+100..P+102 are free.
-func freeBase() int {
-	for {
-		p := 20000 + rand.IntN(20000)
-		free := true
-		for _, q := range []int{p, p + 1, p + 2, p + 100, p + 101, p + 102} {
-			ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", q))
-			if err != nil {
-				free = false
-				break
-			}
-			ln.Close()
-		}
-		if free {
-			return p
-		}
-	}
 }
 
 func TestMain(m *testing.M) {
@@ -69,13 +48,13 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	natsDir = dir
-	base := freeBase()
-	natsPort = fmt.Sprint(base)
-	natsURL = fmt.Sprintf("nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d", base, base+1, base+2)
 	if err := natslocal("start", "3"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	port, _ := os.ReadFile(filepath.Join(dir, "port"))
+	base, _ := strconv.Atoi(strings.TrimSpace(string(port)))
+	natsURL = fmt.Sprintf("nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d", base, base+1, base+2)
 	code := m.Run()
 	natslocal("stop")
 	os.RemoveAll(dir)
@@ -251,7 +230,12 @@ func TestCredentials(t *testing.T) {
 	if _, err := os.Stat(srv); err != nil {
 		srv = "nats-server"
 	}
-	port := freeBase()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
 	cmd := exec.Command(srv, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir(), "--user", "u", "--pass", "right-secret")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
