@@ -39,6 +39,7 @@ var docsNotRun = map[string]string{
 	"scripts/s3local.sh":   "every S3 test starts, reads and stops the local server with these commands",
 	"scripts/natslocal.sh": "every NATS test starts and stops its cluster with these commands",
 	"eval ":                "every S3 test reads scripts/s3local.sh env",
+	"SKY_IBM_API_KEY=":     "lib/s3put's TestIBMAPIKey runs it against an IAM stand-in and a COS proxy (no IBM account here)",
 }
 
 // docSubstitutions are what a user has and the tests stand in for: the

@@ -68,44 +68,63 @@ EOC
 	fi
 }
 
-# launch I: start node I and wait until it serves clients.
+# launch I: start node I and wait until it serves clients (and routes,
+# in a cluster); false if it did not start.
 launch() {
 	local i=$1 srv
 	srv=$(server)
 	(cd "$dir/n$i" && exec "$srv" -c "$dir/n$i/nats.conf" >> "$dir/n$i/log" 2>&1) &
 	echo $! > "$dir/n$i/pid"
 	for _ in $(seq 1 200); do
-		if taken $((port + i - 1)); then return; fi
-		running "$i" || { echo "natslocal: node $i did not start:" >&2; tail -n 5 "$dir/n$i/log" >&2; exit 1; }
+		if taken $((port + i - 1)) && { [ "$(nodes)" = 1 ] || taken $((port + 100 + i - 1)); }; then return; fi
+		running "$i" || { echo "natslocal: node $i did not start:" >&2; tail -n 5 "$dir/n$i/log" >&2; return 1; }
 		sleep 0.05
 	done
 	echo "natslocal: node $i does not answer on $((port + i - 1))" >&2
-	exit 1
+	return 1
+}
+
+# pick N: a random port below the ephemeral range whose ports for N
+# nodes are free.
+pick() {
+	port=$((10000 + RANDOM % 22000))
+	until free "$1"; do port=$((10000 + RANDOM % 22000)); done
 }
 
 start() {
-	local n=${1:-1} i
+	local n=${1:-1} i auto=false attempt
 	case $n in 1 | 3) ;; *) echo "natslocal: start 1 or 3 nodes" >&2; exit 2 ;; esac
 	if [ "$(nodes)" -gt 0 ] && running 1; then
 		echo "natslocal: already running" >&2
 		return
 	fi
 	if [ "$port" = 0 ]; then
-		port=$((20000 + RANDOM % 20000))
-		until free "$n"; do port=$((20000 + RANDOM % 20000)); done
+		auto=true
+		pick "$n"
 	elif ! free "$n"; then
 		echo "natslocal: a port of $port-$((port + n - 1)) or $((port + 100))-$((port + 100 + n - 1)) is taken by another process: choose another NATSLOCAL_PORT" >&2
 		exit 1
 	fi
 	mkdir -p "$dir"
 	echo "$n" > "$dir/nodes"
-	echo "$port" > "$dir/port"
-	for i in $(seq 1 "$n"); do
-		mkdir -p "$dir/n$i"
-		config "$i" "$n" > "$dir/n$i/nats.conf"
+	# With any free ports, a port another process took meanwhile means
+	# other ones.
+	for attempt in 1 2 3 4 5; do
+		echo "$port" > "$dir/port"
+		for i in $(seq 1 "$n"); do
+			mkdir -p "$dir/n$i"
+			config "$i" "$n" > "$dir/n$i/nats.conf"
+		done
+		local ok=true
+		for i in $(seq 1 "$n"); do launch "$i" || { ok=false; break; }; done
+		if $ok; then
+			echo "natslocal: $n node(s) on $(urls)" >&2
+			return
+		fi
+		stop
+		$auto && [ "$attempt" -lt 5 ] || exit 1
+		pick "$n"
 	done
-	for i in $(seq 1 "$n"); do launch "$i"; done
-	echo "natslocal: $n node(s) on $(urls)" >&2
 }
 
 stop() {

@@ -28,6 +28,9 @@ type clientOptions struct {
 	accessKey, secretKey      string
 	pathStyle, insecure       bool
 	concurrency               int
+	// iam, when set, signs with IBM IAM tokens in place of SigV4.
+	iam      *iamTokens
+	instance string // IBM COS service instance id, for bucket creation
 }
 
 // newClient makes an S3 client. Credentials come from the flags or, as in
@@ -68,6 +71,11 @@ func newClient(ctx context.Context, o clientOptions) (*s3.Client, error) {
 			so.BaseEndpoint = aws.String(o.endpoint)
 		}
 		so.UsePathStyle = o.pathStyle
+		if o.iam != nil {
+			o.iam.client = &http.Client{Transport: httpClient.GetTransport(), Timeout: time.Minute}
+			so.Credentials = aws.AnonymousCredentials{}
+			so.APIOptions = append(so.APIOptions, o.iam.bearer(o.instance))
+		}
 	}), nil
 }
 
@@ -92,6 +100,17 @@ var permanentCodes = map[string]string{
 func explain(err error) (msg string, retry bool) {
 	if msg, ok := tlsFailure(err); ok {
 		return msg, false
+	}
+	var refused *iamRefused
+	var away *iamAway
+	var token *tokenRefused
+	switch {
+	case errors.As(err, &refused):
+		return refused.Error(), false
+	case errors.As(err, &away):
+		return away.Error(), true
+	case errors.As(err, &token):
+		return token.Error(), token.again
 	}
 	var apiErr smithy.APIError
 	if errors.As(err, &apiErr) {

@@ -54,6 +54,12 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "profile", EnvVars: []string{"AWS_PROFILE"}, Usage: "the shared config `PROFILE`"},
 		&cli.StringFlag{Name: "access-key", EnvVars: []string{"SKY_S3_ACCESS_KEY"}, Usage: "the access `KEY` (default: the AWS credential chain)"},
 		&cli.StringFlag{Name: "secret-key", EnvVars: []string{"SKY_S3_SECRET_KEY"}, Usage: "the secret `KEY` (better from the environment; never logged)"},
+		&cli.StringFlag{Name: "ibm-api-key", EnvVars: []string{"SKY_IBM_API_KEY"},
+			Usage: "IBM Cloud Object Storage: an IBM Cloud API `KEY`, exchanged for IAM tokens that sign the requests in place of HMAC keys (better from the environment or --ibm-api-key-file; never printed)"},
+		&cli.StringFlag{Name: "ibm-api-key-file", EnvVars: []string{"SKY_IBM_API_KEY_FILE"}, TakesFile: true, Usage: "read the IBM Cloud API key from `FILE`"},
+		&cli.StringFlag{Name: "ibm-iam-endpoint", Value: DefaultIAMEndpoint, EnvVars: []string{"SKY_IBM_IAM_ENDPOINT"}, Usage: "IBM IAM's token `URL`"},
+		&cli.StringFlag{Name: "ibm-service-instance-id", EnvVars: []string{"SKY_IBM_SERVICE_INSTANCE_ID"},
+			Usage: "the COS service instance `ID` (its CRN), which --create-bucket needs"},
 		&cli.BoolFlag{Name: "insecure-skip-verify", EnvVars: []string{"SKY_S3_INSECURE"}, Usage: "do not verify the store's TLS certificate (insecure)"},
 		&cli.StringFlag{Name: "spool", EnvVars: []string{"SKY_SPOOL"}, TakesFile: true, DefaultText: spool.Default(),
 			Usage: "sky-batch's spool `DIR`: its finished objects are uploaded at start, and only its objects are ever read or removed; without it, each manifest line's own spool, checked"},
@@ -131,6 +137,18 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 		endpoint: c.String("endpoint"), region: c.String("region"), profile: c.String("profile"),
 		accessKey: c.String("access-key"), secretKey: c.String("secret-key"), pathStyle: c.Bool("path-style"),
 		insecure: c.Bool("insecure-skip-verify"), concurrency: c.Int("concurrency"),
+	}
+	key := c.String("ibm-api-key")
+	if f := c.String("ibm-api-key-file"); f != "" {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, stage.Runtime(fmt.Errorf("--ibm-api-key-file: %w", err))
+		}
+		key = strings.TrimSpace(string(data))
+	}
+	if key != "" {
+		co.iam = &iamTokens{key: key, endpoint: c.String("ibm-iam-endpoint")}
+		co.instance = c.String("ibm-service-instance-id")
 	}
 	so := storeOptions{bucket: c.String("bucket"), sse: c.String("sse"), kmsKeyID: c.String("sse-kms-key-id"),
 		storageClass: c.String("storage-class"), partSize: c.Int64("part-size")}
