@@ -33,8 +33,8 @@ func natsCluster(t *testing.T) (string, func(args ...string)) {
 			t.Fatalf("natslocal.sh %v: %v: %s", args, err, out)
 		}
 	}
+	t.Cleanup(func() { script("stop") }) // what started, if the start failed
 	script("start", "3")
-	t.Cleanup(func() { script("stop") })
 	port, _ := os.ReadFile(filepath.Join(dir, "port"))
 	base, _ := strconv.Atoi(strings.TrimSpace(string(port)))
 	return fmt.Sprintf("nats://127.0.0.1:%d,nats://127.0.0.1:%d,nats://127.0.0.1:%d", base, base+1, base+2), script

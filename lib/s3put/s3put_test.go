@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -48,15 +49,35 @@ func script(args ...string) error {
 	return nil
 }
 
+// quietPort is a free local address below the ephemeral port range, so
+// that no outgoing connection takes it while the tests stop and start
+// the server there.
+func quietPort() string {
+	for {
+		addr := fmt.Sprintf("127.0.0.1:%d", 10000+rand.IntN(22000))
+		if ln, err := net.Listen("tcp", addr); err == nil {
+			ln.Close()
+			return addr
+		}
+	}
+}
+
+// restart starts the server again after an outage; a failure fails the
+// test at once rather than leave sky-s3put waiting out the outage.
+func restart(t *testing.T) {
+	if err := script("start"); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}
+
 func TestMain(m *testing.M) {
 	dir, err := os.MkdirTemp("", "skyflows-s3")
 	if err != nil {
 		panic(err)
 	}
 	s3dir = dir
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
-	s3addr = ln.Addr().String()
-	ln.Close()
+	s3addr = quietPort()
 	endpoint = "http://" + s3addr
 	if err := script("start"); err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -185,7 +206,7 @@ func TestOutage(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(1500 * time.Millisecond)
-		script("start")
+		restart(t)
 	}()
 	_, errs, code := s3put(t, manifests, "--bucket", name, "--spool", dir)
 	if code != 0 || !strings.Contains(errs, "store unreachable") {
@@ -212,7 +233,7 @@ func TestElapsedCountsTheSpool(t *testing.T) {
 	}
 	go func() {
 		time.Sleep(time.Second)
-		script("start")
+		restart(t)
 	}()
 	start := time.Now()
 	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", dir)
