@@ -96,16 +96,25 @@ func messages(t testing.TB, name string) map[string]int {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
+	// Just after a node came back, the stream may take a while to take
+	// a new consumer: asked again, two minutes at most.
+	var s jetstream.Stream
+	var cons jetstream.Consumer
+	for end := time.Now().Add(2 * time.Minute); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if s, err = js.Stream(ctx, name); err == nil {
+			cons, err = s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		if time.Now().After(end) {
+			t.Fatal(err)
+		}
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	s, err := js.Stream(ctx, name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cons, err := s.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
 	info, _ := s.Info(ctx)
 	seen := map[string]int{}
 	for n := uint64(0); n < info.State.Msgs; {
