@@ -27,7 +27,10 @@ func FuzzObjectRecords(f *testing.F) {
 			return
 		}
 		out, _ := io.ReadAll(r)
-		if len(out) > 0 && !bytes.HasPrefix(data, []byte("version ")) && len(out) > 2*len(data)+1 {
+		// Text with a header (AWS's, CSV) repeats its field names in each
+		// record; everything else comes out at most twice its size.
+		text := bytes.HasPrefix(data, []byte("version ")) || isCSV(data[:min(len(data), 64)])
+		if len(out) > 0 && !text && len(out) > 2*len(data)+1 {
 			t.Errorf("%d bytes out of %d in", len(out), len(data))
 		}
 	})
