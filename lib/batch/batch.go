@@ -329,7 +329,8 @@ func (b *batcher) recover(committed int64) error {
 				return err
 			}
 		}
-		// Opened, but the crash came before any record was written out.
+		// What the earlier run left of it: its old journal, and all of it
+		// when the crash came before any record was written out.
 		b.spool.discardLeft(m.ID)
 	}
 	return nil
@@ -341,10 +342,8 @@ func (b *batcher) recover(committed int64) error {
 // tells a crash during recovery that it was finished.
 func (b *batcher) reopen(m meta, group string, ts int64) (*object, error) {
 	if m.Key == "" {
-		if b.window > 0 {
-			ts -= ts % b.window
-		}
-		named, _, err := b.describe(group, ts)
+		_, first := b.slot(group, ts)
+		named, _, err := b.describe(group, first)
 		if err != nil {
 			return nil, err
 		}
@@ -447,12 +446,7 @@ func (b *batcher) Record(line []byte) (bool, error) {
 	if err != nil {
 		return false, stage.BadInput(err)
 	}
-	// With --window, an object per group and window, named by its start.
-	slot, first := group, ts
-	if b.window > 0 {
-		first = ts - ts%b.window
-		slot = group + "\x00" + strconv.FormatInt(first, 10)
-	}
+	slot, first := b.slot(group, ts)
 	o := b.open[slot]
 	if o == nil && len(b.open) >= b.maxOpen {
 		b.closeEarly(b.oldest())
@@ -515,6 +509,17 @@ func (b *batcher) describe(group string, first int64) (meta, string, error) {
 	id := fmt.Sprintf("%s-%08d", b.stream, b.nextID)
 	b.nextID++
 	return meta{ID: id, Key: key, Group: group, Stream: b.stream, Seq: v.seq}, folder, nil
+}
+
+// slot is the open object a record of group and time ts goes to, and
+// the time that names it: with --window, an object per group and window,
+// named by its start.
+func (b *batcher) slot(group string, ts int64) (slot string, first int64) {
+	if b.window == 0 {
+		return group, ts
+	}
+	first = ts - ts%b.window
+	return group + "\x00" + strconv.FormatInt(first, 10), first
 }
 
 // createdFor is the {created} of an object's key: the time the first

@@ -112,7 +112,7 @@ func (s *spoolDir) open(m meta, c *codec) (*object, error) {
 	data, _ := json.Marshal(m)
 	// Whole or not at all: a full disk must not leave a torn one. Not
 	// fsynced, as the journal is not: a power cut that tears it is
-	// recovered from the journal (recoverTorn).
+	// recovered from the journal (batcher.reopen).
 	f, err := writeTemp(s.path(openDir, m.ID+".meta"), data)
 	if err == nil {
 		f.Close()
