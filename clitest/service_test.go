@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // The shapes a service manager and cron run the tools in: what
@@ -167,19 +168,16 @@ func readUnit(t *testing.T, prefix, instance, envFile string) unit {
 // started is a pipeline started as systemd starts a unit's ExecStart.
 type started struct {
 	cmd     *exec.Cmd
-	journal *lockedBuffer // what came on its stdout and stderr socket
+	journal *stage.LockedWriter // what came on its stdout and stderr socket, in a bytes.Buffer
 	done    chan struct{}
 }
 
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// text is what a service wrote so far to a stage.LockedWriter over a
+// bytes.Buffer, read under its lock while it runs.
+func text(l *stage.LockedWriter) string {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
+	return l.W.(*bytes.Buffer).String()
 }
 
 // startService runs the unit as systemd would: stdin /dev/null, stdout
@@ -205,15 +203,13 @@ func startService(t *testing.T, u unit, stdout *os.File) *started {
 		t.Fatal(err)
 	}
 	theirs.Close()
-	s := &started{cmd: cmd, journal: &lockedBuffer{}, done: make(chan struct{})}
+	s := &started{cmd: cmd, journal: &stage.LockedWriter{W: &bytes.Buffer{}}, done: make(chan struct{})}
 	go func() {
 		defer close(s.done)
 		r := bufio.NewReader(journal)
 		for {
 			line, err := r.ReadBytes('\n')
-			s.journal.mu.Lock()
-			s.journal.buf.Write(line)
-			s.journal.mu.Unlock()
+			s.journal.Write(line)
 			if err != nil {
 				journal.Close()
 				return
@@ -235,7 +231,7 @@ func (s *started) wait(t *testing.T) int {
 	}
 	code := s.cmd.ProcessState.ExitCode()
 	if err != nil && code < 0 {
-		t.Fatalf("%v: %s", err, s.journal)
+		t.Fatalf("%v: %s", err, text(s.journal))
 	}
 	return code
 }
@@ -322,9 +318,9 @@ func TestServiceShape(t *testing.T) {
 			u := readUnit(t, prefix, instance, envFile(instance, "SKY_AWS_ACCOUNT_ID=123456789012", "SKY_IBM_ACCOUNT=a"+instance))
 			s := startService(t, u, nil)
 			if code := s.wait(t); code != 0 {
-				t.Fatalf("exit %d: %s", code, s.journal)
+				t.Fatalf("exit %d: %s", code, text(s.journal))
 			}
-			journal := s.journal.String()
+			journal := text(s.journal)
 			want := batchIn(t, journal)
 			if got := storedRecords(t, filepath.Join(data, instance)); want == 0 || got != want {
 				t.Errorf("%d records stored, sky-batch took %d: %s", got, want, journal)
@@ -335,17 +331,17 @@ func TestServiceShape(t *testing.T) {
 		u := readUnit(t, prefix, "secadvisor", envFile("stopped", "SKY_REPLAY_RATE=5000", "SKY_MAX_AGE=1h"))
 		s := startService(t, u, nil)
 		deadline := time.Now().Add(time.Minute)
-		for !regexp.MustCompile(`sky-batch: stats: in [1-9]`).MatchString(s.journal.String()) {
+		for !regexp.MustCompile(`sky-batch: stats: in [1-9]`).MatchString(text(s.journal)) {
 			if time.Now().After(deadline) {
-				t.Fatalf("sky-batch took nothing in a minute: %s", s.journal)
+				t.Fatalf("sky-batch took nothing in a minute: %s", text(s.journal))
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
 		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
 		if code := s.wait(t); code != 0 {
-			t.Fatalf("exit %d after SIGTERM: %s", code, s.journal)
+			t.Fatalf("exit %d after SIGTERM: %s", code, text(s.journal))
 		}
-		journal := s.journal.String()
+		journal := text(s.journal)
 		want := batchIn(t, journal)
 		if got := storedRecords(t, filepath.Join(data, "stopped")); got != want || want >= 20000 {
 			t.Errorf("%d records stored, sky-batch took %d (of 20000 sent at 5000/s): %s", got, want, journal)
@@ -364,10 +360,10 @@ func TestServiceShape(t *testing.T) {
 		w.Close()
 		out, _ := io.ReadAll(r)
 		if code := s.wait(t); code != 0 {
-			t.Fatalf("exit %d: %s", code, s.journal)
+			t.Fatalf("exit %d: %s", code, text(s.journal))
 		}
 		if lines := bytes.Count(out, []byte("\n")); lines != 20001 {
-			t.Errorf("%d lines on the pipe, want the header and 20000 flows: %s", lines, s.journal)
+			t.Errorf("%d lines on the pipe, want the header and 20000 flows: %s", lines, text(s.journal))
 		}
 	})
 }

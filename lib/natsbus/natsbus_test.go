@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // The tests run against a real three-node JetStream cluster that
@@ -281,22 +282,12 @@ func must(out []byte, err error) string {
 	return strings.TrimSpace(string(out))
 }
 
-// lockedBuffer is a stderr the test reads while a run writes it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+// text is what a run wrote so far to a stage.LockedWriter over a
+// bytes.Buffer, read under its lock while the run goes on.
+func text(l *stage.LockedWriter) string {
+	l.Mu.Lock()
+	defer l.Mu.Unlock()
+	return l.W.(*bytes.Buffer).String()
 }
 
 // waitFor waits until cond holds, 60 s at most.
@@ -323,7 +314,7 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	cerr, perr := &lockedBuffer{}, &lockedBuffer{}
+	cerr, perr := &stage.LockedWriter{W: &bytes.Buffer{}}, &stage.LockedWriter{W: &bytes.Buffer{}}
 	cdone, pdone := make(chan int), make(chan int)
 	go func() {
 		cdone <- RunContext(ctx, []string{"sky-nats", "consume", "--server", natsURL, "--stream", name, "--max-backoff", "200ms"}, nil, out, cerr)
@@ -339,27 +330,27 @@ func TestOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	go func() { pw.Write(in[half:]); pw.Close() }()
-	waitFor(t, "the publisher to notice", func() bool { return strings.Contains(perr.String(), "disconnected") })
+	waitFor(t, "the publisher to notice", func() bool { return strings.Contains(text(perr), "disconnected") })
 	if err := natslocal("start", "3"); err != nil {
 		t.Fatal(err)
 	}
 	select {
 	case code := <-pdone:
 		if code != 0 {
-			t.Fatalf("publish: exit %d: %s", code, perr)
+			t.Fatalf("publish: exit %d: %s", code, text(perr))
 		}
 	case <-time.After(90 * time.Second):
-		t.Fatalf("publish still running 90 s after the restart: %s", perr)
+		t.Fatalf("publish still running 90 s after the restart: %s", text(perr))
 	}
 	distinct := len(ids(in)) // a few generated flows repeat an update
 	for end := time.Now().Add(60 * time.Second); lines() < distinct; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(end) || strings.Contains(cerr.String(), "stats:") {
-			t.Fatalf("%d lines consumed: %s", lines(), cerr)
+		if time.Now().After(end) || strings.Contains(text(cerr), "stats:") {
+			t.Fatalf("%d lines consumed: %s", lines(), text(cerr))
 		}
 	}
 	stop()
 	if code := <-cdone; code != 0 {
-		t.Fatalf("consume: exit %d: %s", code, cerr)
+		t.Fatalf("consume: exit %d: %s", code, text(cerr))
 	}
 	seen, want := messages(t, name), ids(in)
 	for id := range want {
@@ -374,5 +365,5 @@ func TestOutage(t *testing.T) {
 			t.Fatalf("%s never consumed", id)
 		}
 	}
-	t.Logf("%d lines consumed for %d records; consume: %s", lines(), len(want), cerr)
+	t.Logf("%d lines consumed for %d records; consume: %s", lines(), len(want), text(cerr))
 }

@@ -298,12 +298,12 @@ func (p *publisher) Close() error {
 	var err error
 	select {
 	case <-p.acked:
-		err = p.fatalErr
+		// The acker is done: fatalErr is set, or will never be.
+		if p.fatalErr != nil {
+			err = fmt.Errorf("%w; %d records read were not acknowledged", p.fatalErr, p.n.Load()-p.ok.Load())
+		}
 	case <-wait:
 		err = fmt.Errorf("the stream did not acknowledge %d records within --drain-timeout %s after the stop", p.n.Load()-p.ok.Load(), p.drain)
-	}
-	if err != nil && p.fatalErr != nil {
-		err = fmt.Errorf("%w; %d records read were not acknowledged", err, p.n.Load()-p.ok.Load())
 	}
 	p.nc.Close()
 	return err
