@@ -117,11 +117,11 @@ func bucketRecords(t *testing.T, dir string) (map[string]int, int) {
 	return seen, objects
 }
 
-// TestNatsStoreWorkers: capture publishes to an R3 stream of a
-// three-node cluster; three store workers share one durable consumer
-// into one bucket. One worker's sky-nats consume is killed (SIGKILL)
-// mid-run, then another's sky-batch, which is started again on its spool;
-// a JetStream node is killed and restarted meanwhile. Every flow update
+// TestNatsStoreWorkers: capture publishes 300 000 flows to an R3 stream
+// of a three-node cluster while three store workers share one durable
+// consumer into one bucket. Mid-run a JetStream node is killed (SIGKILL)
+// and restarted, one worker's sky-nats consume is killed, then another's
+// sky-batch, which is started again on its spool. Every flow update
 // published is in the bucket at least once; the duplicates, of messages
 // in flight at a kill, are counted and reported.
 func TestNatsStoreWorkers(t *testing.T) {
@@ -131,18 +131,12 @@ func TestNatsStoreWorkers(t *testing.T) {
 	dir := t.TempDir()
 	env := append([]string{"PATH=" + filepath.Join(prefix, "bin") + ":/usr/bin:/bin", "HOME=" + dir, "SKY_NATS_URL=" + url,
 		"SKY_NATS_REPLICAS=3", "SKY_CLUSTER_NETS=10.0.0.0/8"}, s3...)
-	// Capture, as the ready pipeline runs it, from a recording.
-	const n = 150000
+	const n = 300000
 	frames := filepath.Join(dir, "capture.frames")
 	if out, err := exec.Command(filepath.Join(prefix, "bin", "sky-genflows"), "-n", fmt.Sprint(n), "--frames", "100", "--seed", "11").Output(); err != nil {
 		t.Fatal(err)
 	} else {
 		os.WriteFile(frames, out, 0o644)
-	}
-	capture := exec.Command(filepath.Join(prefix, "scripts", "capture"))
-	capture.Env = append(env, "SKY_REPLAY="+frames, "SKY_ENRICH=false")
-	if out, err := capture.CombinedOutput(); err != nil {
-		t.Fatalf("scripts/capture: %v: %s", err, out)
 	}
 	want := map[string]bool{}
 	flows, _ := exec.Command(filepath.Join(prefix, "bin", "sky-genflows"), "-n", fmt.Sprint(n), "--seed", "11").Output()
@@ -155,6 +149,14 @@ func TestNatsStoreWorkers(t *testing.T) {
 		want[fmt.Sprintf("%s:%d", r.UUID, r.Last)] = true
 	}
 
+	// Capture, as the ready pipeline runs it, from a recording; the
+	// stream is made before the workers start.
+	create := exec.Command(filepath.Join(prefix, "bin", "sky-nats"), "publish", "--create-stream", "FLOWS", "--replicas", "3")
+	create.Env = env
+	if out, err := create.CombinedOutput(); err != nil {
+		t.Fatalf("sky-nats publish --create-stream FLOWS: %v: %s", err, out)
+	}
+	capture := startPipeline(t, append(env, "SKY_REPLAY="+frames, "SKY_ENRICH=false"), filepath.Join(prefix, "scripts", "capture"))
 	worker := func(i int) *pipelineProc {
 		spool := filepath.Join(dir, fmt.Sprintf("spool%d", i))
 		return startPipeline(t, env, "sky-nats consume --durable store --ack-wait 3s --max-ack-pending 2000 --batch 200"+
@@ -163,13 +165,21 @@ func TestNatsStoreWorkers(t *testing.T) {
 	workers := []*pipelineProc{worker(1), worker(2), worker(3)}
 	objects := func() int { _, n := bucketRecords(t, data); return n }
 	waitUntil(t, "10 objects in the bucket", func() bool { return objects() >= 10 })
-	workers[0].signal(t, "sky-nats", syscall.SIGKILL)
+	select {
+	case err := <-capture.done:
+		t.Fatalf("capture ended before the node was killed (%v): the test needs more flows", err)
+	default:
+	}
 	natslocal("kill", "3")
+	workers[0].signal(t, "sky-nats", syscall.SIGKILL)
 	waitUntil(t, "40 objects in the bucket", func() bool { return objects() >= 40 })
 	natslocal("restart", "3")
 	workers[1].signal(t, "sky-batch", syscall.SIGKILL)
 	workers[1].wait(t)
 	workers[1] = worker(2) // its spool's journal holds what sky-batch had read
+	if err := capture.wait(t); err != nil {
+		t.Fatalf("scripts/capture: %v: %s", err, capture.stderr)
+	}
 
 	// Everything delivered and acknowledged: the workers may stop.
 	nc, err := nats.Connect(url)

@@ -239,9 +239,16 @@ func (s *started) wait(t *testing.T) int {
 // batchIn is the count of records sky-batch took, from its last stats line.
 func batchIn(t *testing.T, journal string) int {
 	t.Helper()
-	m := regexp.MustCompile(`sky-batch: stats: in (\d+) out (\d+) `).FindAllStringSubmatch(journal, -1)
+	return stat(t, journal, "sky-batch", "in")
+}
+
+// stat is the number after field in the last stats line of tool (a
+// program's name, with its command for sky-nats).
+func stat(t *testing.T, journal, tool, field string) int {
+	t.Helper()
+	m := regexp.MustCompile(regexp.QuoteMeta(tool)+`: stats: .*\b`+field+` (\d+)\b`).FindAllStringSubmatch(journal, -1)
 	if len(m) == 0 {
-		t.Fatalf("no stats line of sky-batch in: %s", journal)
+		t.Fatalf("no %s in a stats line of %s in: %s", field, tool, journal)
 	}
 	n, _ := strconv.Atoi(m[len(m)-1][1])
 	return n
@@ -345,6 +352,38 @@ func TestServiceShape(t *testing.T) {
 		want := batchIn(t, journal)
 		if got := storedRecords(t, filepath.Join(data, "stopped")); got != want || want >= 20000 {
 			t.Errorf("%d records stored, sky-batch took %d (of 20000 sent at 5000/s): %s", got, want, journal)
+		}
+	})
+	t.Run("capture and a store worker", func(t *testing.T) {
+		url, _ := natsCluster(t)
+		capture := startService(t, readUnit(t, prefix, "capture", envFile("capture", "SKY_NATS_URL="+url, "SKY_NATS_REPLICAS=3")), nil)
+		if code := capture.wait(t); code != 0 {
+			t.Fatalf("skyflows@capture: exit %d: %s", code, text(capture.journal))
+		}
+		published := stat(t, text(capture.journal), "sky-nats publish", "out") - stat(t, text(capture.journal), "sky-nats publish", "duplicates")
+		u := readUnit(t, prefix, "secadvisor", envFile("fromnats", "SKY_SOURCE=nats", "SKY_NATS_URL="+url))
+		s := startService(t, u, nil)
+		waitUntil(t, "the store worker to take every message", func() bool { return consumed(url, "store") })
+		syscall.Kill(-s.cmd.Process.Pid, syscall.SIGTERM)
+		if code := s.wait(t); code != 0 {
+			t.Fatalf("skyflows@secadvisor with SKY_SOURCE=nats: exit %d after SIGTERM: %s", code, text(s.journal))
+		}
+		journal := text(s.journal)
+		if got := stat(t, journal, "sky-nats consume", "acknowledged"); got != published {
+			t.Errorf("%d messages acknowledged, %d in the stream: %s", got, published, journal)
+		}
+		// The same records as the direct pipeline stored, but for the
+		// updates the generator repeats, which the stream holds once.
+		want := batchIn(t, journal)
+		ref := startService(t, readUnit(t, prefix, "secadvisor", envFile("direct")), nil)
+		if code := ref.wait(t); code != 0 {
+			t.Fatalf("skyflows@secadvisor: exit %d: %s", code, text(ref.journal))
+		}
+		direct := storedRecords(t, filepath.Join(data, "direct"))
+		if got := storedRecords(t, filepath.Join(data, "fromnats")); got != want || got > direct || got < direct-(20000-published) {
+			t.Errorf("%d records stored, sky-batch took %d; %d stored by the direct pipeline: %s", got, want, direct, journal)
+		} else {
+			t.Logf("%d flow updates published, %d records stored (%d by the direct pipeline)", published, got, direct)
 		}
 	})
 	t.Run("another users pipe", func(t *testing.T) {
