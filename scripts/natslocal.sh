@@ -11,9 +11,11 @@
 #   eval "$(scripts/natslocal.sh env)"
 #
 # Settings (environment): NATSLOCAL_DIR (.run/nats), NATSLOCAL_PORT (4222:
-# node I serves clients on PORT+I-1 and its cluster routes on
-# PORT+100+I-1; every one of them must be free; 0: any free ones, kept
-# in NATSLOCAL_DIR for the other commands and the next start).
+# node I serves clients on PORT+I-1, its cluster routes on PORT+100+I-1
+# and its monitoring (/healthz) on PORT+200+I-1; every one of them must
+# be free; 0: any free ones, kept in NATSLOCAL_DIR for the other commands
+# and the next start). start and restart return once JetStream answers:
+# a meta leader elected, the node current with it.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 dir=${NATSLOCAL_DIR:-$root/.run/nats}
@@ -44,7 +46,7 @@ taken() { (exec 3<> "/dev/tcp/127.0.0.1/$1") 2> /dev/null; }
 free() {
 	local i
 	for i in $(seq 1 "$1"); do
-		if taken $((port + i - 1)) || taken $((port + 100 + i - 1)); then return 1; fi
+		if taken $((port + i - 1)) || taken $((port + 100 + i - 1)) || taken $((port + 200 + i - 1)); then return 1; fi
 	done
 }
 
@@ -54,6 +56,7 @@ config() {
 	cat <<EOC
 server_name: n$i
 listen: 127.0.0.1:$((port + i - 1))
+http: 127.0.0.1:$((port + 200 + i - 1))
 jetstream { store_dir: "$dir/n$i/js" }
 EOC
 	if [ "$n" -gt 1 ]; then
@@ -66,6 +69,27 @@ cluster {
 }
 EOC
 	fi
+}
+
+# healthy I: whether node I says JetStream is ready (GET /healthz: 200).
+healthy() {
+	local status
+	{ exec 3<> "/dev/tcp/127.0.0.1/$((port + 200 + $1 - 1))"; } 2> /dev/null || return 1
+	printf 'GET /healthz HTTP/1.0\r\n\r\n' >&3
+	read -r -t 5 _ status _ <&3 || true
+	exec 3>&-
+	[ "$status" = 200 ]
+}
+
+# ready I: wait until node I is healthy, a minute at most.
+ready() {
+	for _ in $(seq 1 1200); do
+		if healthy "$1"; then return; fi
+		running "$1" || { echo "natslocal: node $1 stopped:" >&2; tail -n 5 "$dir/n$1/log" >&2; return 1; }
+		sleep 0.05
+	done
+	echo "natslocal: node $1 is not ready after a minute (GET /healthz on $((port + 200 + $1 - 1)))" >&2
+	return 1
 }
 
 # launch I: start node I and wait until it serves clients (and routes,
@@ -102,7 +126,7 @@ start() {
 		auto=true
 		pick "$n"
 	elif ! free "$n"; then
-		echo "natslocal: a port of $port-$((port + n - 1)) or $((port + 100))-$((port + 100 + n - 1)) is taken by another process: choose another NATSLOCAL_PORT" >&2
+		echo "natslocal: a port of $port-$((port + n - 1)), $((port + 100))-$((port + 100 + n - 1)) or $((port + 200))-$((port + 200 + n - 1)) is taken by another process: choose another NATSLOCAL_PORT" >&2
 		exit 1
 	fi
 	mkdir -p "$dir"
@@ -118,6 +142,7 @@ start() {
 		local ok=true
 		for i in $(seq 1 "$n"); do launch "$i" || { ok=false; break; }; done
 		if $ok; then
+			for i in $(seq 1 "$n"); do ready "$i" || exit 1; done
 			echo "natslocal: $n node(s) on $(urls)" >&2
 			return
 		fi
@@ -149,7 +174,7 @@ install) server > /dev/null ;;
 start) start "${2:-1}" ;;
 stop) stop ;;
 kill) kill -9 "$(cat "$dir/n$2/pid")" ;;
-restart) launch "$2" ;;
+restart) launch "$2" && ready "$2" ;;
 env) echo "export SKY_NATS_URL=$(urls)" ;;
 *)
 	echo "usage: scripts/natslocal.sh install|start [1|3]|stop|kill I|restart I|env" >&2
