@@ -289,3 +289,67 @@ echo "scripts/secadvisor, replay to bucket: $piperate flows/s, the median of $pi
 	"$pipeobjects objects stored); CPU seconds, total on $(nproc) cores and per tool: $pipecpu"
 echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 60000 / n / objects / 1024 )) KiB ($objects objects, 8 at once);" \
 	"aws s3 cp --recursive: $awsrate objects/s; rclone copy: $rclonerate objects/s (- when not installed)"
+
+# Parquet against the gzip -6 text of the same records, every kind, on
+# 100 000 generated flows and on the flows recorded from a real analyzer
+# repeated to 100 000 (new UUIDs and times): sizes, sky-batch's rates on
+# one core (one object, one group) and its memory; then DuckDB on one
+# thread over the AWS objects, Parquet against text.
+"$bin/sky-genflows" -n 100000 > "$work/pq-generated.ndjson"
+"$bin/sky-genflows" -n 100000 --repeat testdata/flows/recorded.ndjson > "$work/pq-recorded.ndjson"
+# pqbatch FORMAT INPUT SPOOL [FLAGS...]: sky-batch into SPOOL; sets secs, rss
+pqbatch() {
+	local format=$1 input=$2 spool=$3 start end
+	shift 3
+	rm -rf "$spool"
+	start=$(date +%s%N)
+	GOMAXPROCS=1 /usr/bin/time -o "$work/time" -f '%M' "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 \
+		--format "$format" "$@" < "$input" > /dev/null
+	end=$(date +%s%N)
+	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
+	rss=$(echo "scale=1; $(tail -n 1 "$work/time") / 1024" | bc)
+}
+echo
+echo "| records | flows | records | gzip text bytes | Parquet bytes | Parquet/text | text rec/s | Parquet rec/s | Parquet/text rate | Parquet max RSS MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+for src in generated recorded; do
+	for kind in flows secadvisor awsflowlogs vpclogs; do
+		case $kind in
+		flows) cp "$work/pq-$src.ndjson" "$work/pq.ndjson"; text=ndjson ;;
+		awsflowlogs) "$bin/sky-transform" -q --to awsflowlogs --aws-version 5 < "$work/pq-$src.ndjson" > "$work/pq.ndjson"; text=awsflowlogs ;;
+		*) "$bin/sky-transform" -q --to "$kind" < "$work/pq-$src.ndjson" > "$work/pq.ndjson"; text=$kind ;;
+		esac
+		records=$(wc -l < "$work/pq.ndjson")
+		pqbatch "$text" "$work/pq.ndjson" "$work/pq-text"
+		tsecs=$secs tsize=$(cat "$work/pq-text"/ready/* | wc -c)
+		pqbatch "$kind-parquet" "$work/pq.ndjson" "$work/pq-parquet"
+		psize=$(cat "$work/pq-parquet"/ready/* | wc -c)
+		trate=$(echo "$records / $tsecs" | bc) prate=$(echo "$records / $secs" | bc)
+		printf '| %s | %s | %d | %d | %d | %s | %d | %d | %s | %s |\n' "$kind" "$src" "$records" "$tsize" "$psize" \
+			"$(echo "scale=3; $psize / $tsize" | bc)" "$trate" "$prate" "$(echo "scale=2; $prate / $trate" | bc)" "$rss"
+		if [ "$kind/$src" = awsflowlogs/generated ]; then
+			pqbatch awsflowlogs-parquet "$work/pq.ndjson" "$work/pq-bloom" --parquet-bloom
+			bloomsize=$(cat "$work/pq-bloom"/ready/* | wc -c) awssize=$psize
+			cp -r "$work/pq-text" "$work/aws-text"
+			cp -r "$work/pq-parquet" "$work/aws-parquet"
+		fi
+	done
+done
+if scripts/duckdb.sh check 2> /dev/null; then
+	text="read_csv('$work/aws-text/ready/*', delim = ' ', header = true, compression = 'gzip')"
+	pq="read_parquet('$work/aws-parquet/ready/*')"
+	bloom="read_parquet('$work/pq-bloom/ready/*')"
+	addr=$(scripts/duckdb.sh query "SELECT srcaddr FROM $pq GROUP BY 1 ORDER BY count(*) DESC LIMIT 1" | tr -d '[]"')
+	hour=$(scripts/duckdb.sh query "SELECT min(start) FROM $pq" | tr -d '[]"')
+	sum="SELECT srcaddr, sum(bytes) FROM %s GROUP BY 1"
+	one="SELECT count(*), sum(bytes) FROM %s WHERE srcaddr = '$addr' AND start >= $hour AND start < $hour + 3600"
+	# shellcheck disable=SC2059
+	for q in sum one; do
+		tms=$(scripts/duckdb.sh time "$(printf "${!q}" "$text")")
+		pms=$(scripts/duckdb.sh time "$(printf "${!q}" "$pq")")
+		bms=$(scripts/duckdb.sh time "$(printf "${!q}" "$bloom")")
+		echo "DuckDB, one thread, AWS records of the generated flows, $([ $q = sum ] && echo "sum of bytes by srcaddr" || echo "one srcaddr in one hour"):" \
+			"gzip text ${tms} ms, Parquet ${pms} ms ($(echo "scale=1; $tms / ($pms + 0.5)" | bc)x faster), with --parquet-bloom ${bms} ms"
+	done
+fi
+echo "--parquet-bloom on the address columns: the AWS Parquet objects of the generated flows $(echo "scale=1; 100 * $bloomsize / $awssize - 100" | bc)% larger"

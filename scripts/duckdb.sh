@@ -4,6 +4,7 @@
 #   scripts/duckdb.sh install   (make test runs it)
 #   scripts/duckdb.sh check     (exit 1, saying so, if not installed)
 #   scripts/duckdb.sh query "SELECT 42"
+#   scripts/duckdb.sh time "SELECT 42"   (one thread: the median ms of three runs)
 set -euo pipefail
 dir=$(cd "$(dirname "$0")/../tools/duckdb" && pwd)
 case "${1:-}" in
@@ -20,8 +21,9 @@ check)
 	fi
 	;;
 query) node "$dir/query.mjs" "$2" ;;
+time) node "$dir/query.mjs" --time "$2" ;;
 *)
-	echo "usage: $0 install | check | query SQL" >&2
+	echo "usage: $0 install | check | query SQL | time SQL" >&2
 	exit 2
 	;;
 esac

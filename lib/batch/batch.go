@@ -64,7 +64,9 @@ func flags() []cli.Flag {
 		encode.PrettyFlag(),
 		&cli.StringFlag{Name: "compress", Value: "gzip", EnvVars: []string{"SKY_COMPRESS"}, Usage: "`gzip`, zstd (keys .zst, Content-Encoding zstd) or none; for the Parquet formats, the pages': gzip, snappy, zstd or none (keys .parquet)"},
 		&cli.IntFlag{Name: "level", Value: 6, EnvVars: []string{"SKY_GZIP_LEVEL", "SKY_LEVEL"},
-			Usage: "compression `LEVEL`: gzip 1 (fast) to 9 (small), 6 by default (4 for Parquet pages); zstd 1 to 22, 1 by default (Parquet pages: the fastest)"},
+			Usage: "compression `LEVEL`: gzip 1 (fast) to 9 (small), 6 by default; zstd 1 to 22, 1 by default (Parquet pages: the fastest)"},
+		&cli.BoolFlag{Name: "parquet-bloom", EnvVars: []string{"SKY_PARQUET_BLOOM"},
+			Usage: "Parquet formats: a bloom filter on the address columns, so that a query for one address skips the row groups without it"},
 		&cli.StringSliceFlag{Name: "time-field", Value: cli.NewStringSlice("Last", "end", "end_time"), EnvVars: []string{"SKY_TIME_FIELD"},
 			Usage: "the record's time `FIELDS`, the first present counts (epoch ms or s, or RFC 3339), for timestamps and key dates"},
 		&cli.StringFlag{Name: "account", EnvVars: []string{"SKY_ACCOUNT"}, TakesFile: true, Usage: "keep the bytes written, per object and in all, in `FILE` (JSON)"},
@@ -79,14 +81,14 @@ func compression(c *cli.Context, cd *codec) (string, error) {
 		if !slices.Contains(encode.ParquetCodecs, name) {
 			return "", fmt.Errorf("--compress %q: want %s for Parquet pages", name, strings.Join(encode.ParquetCodecs, ", "))
 		}
-		if !c.IsSet("level") {
-			cd.level = encode.ParquetGzipLevel
-		}
 		if name == "gzip" && (cd.level < 1 || cd.level > 9) {
 			return "", fmt.Errorf("--level %d: want 1 to 9 for gzip", cd.level)
 		}
-		cd.options.Compression, cd.options.Level = name, cd.level
+		cd.options.Compression, cd.options.Level, cd.options.Bloom = name, cd.level, c.Bool("parquet-bloom")
 		return ".parquet", nil
+	}
+	if c.Bool("parquet-bloom") {
+		return "", fmt.Errorf("--parquet-bloom: for the Parquet formats, not %s", cd.format.Name)
 	}
 	switch name {
 	case "gzip":

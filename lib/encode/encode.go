@@ -42,6 +42,8 @@ type Options struct {
 	// (ParquetCodecs; gzip by default) and its gzip level.
 	Compression string
 	Level       int
+	// Bloom adds a bloom filter on the address columns of Parquet files.
+	Bloom bool
 }
 
 // Format describes one output format.

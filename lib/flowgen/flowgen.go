@@ -19,7 +19,21 @@ type Generator struct {
 	nodes [4]string
 	caps  [4]string
 	live  []*flow.Flow // flows that later updates revisit
+	hosts [2][2]hosts  // [v6][inside]
 }
+
+// hosts are the addresses flows are between, each with its MAC: a
+// cluster's pods and services, or the outside hosts they talk to, picked
+// with a skewed popularity as in real traffic (a few busy services and
+// clients, a long tail of quiet ones), not uniformly from 10/8 (a
+// different address almost every flow, which no capture shows).
+type hosts struct {
+	addrs, macs []string
+	pick        *rand.Zipf
+}
+
+// hostCounts are how many addresses each kind of host has: [v6][inside].
+var hostCounts = [2][2]int{{16384, 4096}, {1024, 512}}
 
 // updates is the share of flows that are updates of a flow seen before, as
 // in the capture recorded from a real analyzer (testdata/analyzer: 14 of
@@ -39,7 +53,33 @@ func New(seed uint64) *Generator {
 		g.nodes[i] = g.uuid()
 		g.caps[i] = g.uuid()
 	}
+	for v6, inside := range g.hosts {
+		for in := range inside {
+			h := &g.hosts[v6][in]
+			n := hostCounts[v6][in]
+			for range n {
+				h.addrs = append(h.addrs, g.addr(v6 == 1, in == 1))
+				h.macs = append(h.macs, g.mac())
+			}
+			// The hosts' order is random: popularity owes nothing to the address.
+			h.pick = rand.NewZipf(g.rng, 1.1, 8, uint64(n-1))
+		}
+	}
 	return g
+}
+
+// host returns a host's address and MAC.
+func (g *Generator) host(v6, inside bool) (addr, mac string) {
+	h := &g.hosts[b2i(v6)][b2i(inside)]
+	i := h.pick.Uint64()
+	return h.addrs[i], h.macs[i]
+}
+
+func b2i(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }
 
 func (g *Generator) hex(n int) string {
@@ -60,7 +100,7 @@ func (g *Generator) mac() string {
 		g.rng.IntN(256), g.rng.IntN(256), g.rng.IntN(256), g.rng.IntN(256))
 }
 
-// addr returns a cluster address (10/8 or fd00::/8) or an outside one.
+// addr makes a cluster address (10/8 or fd00::/8) or an outside one.
 func (g *Generator) addr(v6, inside bool) string {
 	r := g.rng
 	switch {
@@ -148,15 +188,10 @@ func (g *Generator) newFlow() *flow.Flow {
 		UUID: g.hex(16), Application: "", Start: start, Last: last,
 		TrackingID: g.hex(14 + r.IntN(3)), L3TrackingID: g.hex(16),
 		NodeTID: g.nodes[node], CaptureID: g.caps[node],
-		Link: &flow.Layer{Protocol: "ETHERNET", A: g.mac(), B: g.mac()},
 	}
 	f.LastUpdateMetric = g.metric(g.now-5000, g.now)
 	f.Metric = g.metric(start, last)
 	kind := r.IntN(100)
-	if kind < 4 {
-		f.LayersPath, f.Application = "Ethernet/ARP", "ARP"
-		return g.finish(f)
-	}
 	v6 := r.IntN(10) == 0
 	ip := "IPV4"
 	if v6 {
@@ -172,7 +207,14 @@ func (g *Generator) newFlow() *flow.Flow {
 	case 2:
 		inA, inB = r.IntN(4) != 0, r.IntN(4) == 0
 	}
-	f.Network = &flow.Layer{Protocol: ip, A: g.addr(v6, inA), B: g.addr(v6, inB)}
+	a, macA := g.host(v6, inA)
+	b, macB := g.host(v6, inB)
+	f.Link = &flow.Layer{Protocol: "ETHERNET", A: macA, B: macB}
+	if kind < 4 {
+		f.LayersPath, f.Application = "Ethernet/ARP", "ARP"
+		return g.finish(f)
+	}
+	f.Network = &flow.Layer{Protocol: ip, A: a, B: b}
 	prefix := "Ethernet/IPv4/"
 	if v6 {
 		prefix = "Ethernet/IPv6/"

@@ -285,7 +285,8 @@ func TestOutage(t *testing.T) {
 	}()
 	pw.Write(in[:half])
 	lines := func() int { data, _ := os.ReadFile(consumed); return bytes.Count(data, []byte("\n")) }
-	waitFor(t, "the first half consumed", func() bool { return lines() >= 10000 })
+	first := len(ids(in[:half])) // the stream keeps one of a repeated update
+	waitFor(t, "the first half consumed", func() bool { return lines() >= first })
 	if err := natslocal("stop"); err != nil {
 		t.Fatal(err)
 	}

@@ -18,9 +18,9 @@ import (
 
 // Record is one IBM VPC flow log.
 type Record struct {
-	StartTime                      string `json:"start_time" parquet:"start_time"`
-	EndTime                        string `json:"end_time" parquet:"end_time"`
-	ConnectionStartTime            string `json:"connection_start_time" parquet:"connection_start_time"`
+	StartTime                      string `json:"start_time" parquet:"start_time,delta"`
+	EndTime                        string `json:"end_time" parquet:"end_time,delta"`
+	ConnectionStartTime            string `json:"connection_start_time" parquet:"connection_start_time,delta"`
 	Direction                      string `json:"direction,omitempty" parquet:"direction"`
 	Action                         string `json:"action" parquet:"action"`
 	InitiatorIP                    string `json:"initiator_ip" parquet:"initiator_ip"`
