@@ -265,17 +265,21 @@ func (g *Generator) finish(f *flow.Flow) *flow.Flow {
 
 // Write writes n flows as NDJSON to w.
 func (g *Generator) Write(w io.Writer, n int) error {
-	return g.write(w, n, 0)
+	return writeFlows(w, n, 0, g.next)
 }
 
 // WriteFrames writes n flows as analyzer store messages of at most
 // perFrame flows, one frame per line, as sky-flows --record and --replay
 // read them.
 func (g *Generator) WriteFrames(w io.Writer, n, perFrame int) error {
-	return g.write(w, n, max(perFrame, 1))
+	return writeFlows(w, n, max(perFrame, 1), g.next)
 }
 
-func (g *Generator) write(w io.Writer, n, perFrame int) error {
+func (g *Generator) next(int) *flow.Flow { return g.Flow() }
+
+// writeFlows writes flows 0 to n-1, each from next, as NDJSON or, with
+// perFrame, as analyzer frames.
+func writeFlows(w io.Writer, n, perFrame int, next func(i int) *flow.Flow) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	stream := flow.JSON.BorrowStream(bw)
 	defer flow.JSON.ReturnStream(stream)
@@ -287,7 +291,7 @@ func (g *Generator) write(w io.Writer, n, perFrame int) error {
 		default:
 			stream.WriteRaw(",")
 		}
-		stream.WriteVal(g.Flow())
+		stream.WriteVal(next(i))
 		switch {
 		case perFrame == 0:
 			stream.WriteRaw("\n")

@@ -59,7 +59,7 @@ func TestRepeat(t *testing.T) {
 	}
 	originals := bytes.Split(bytes.TrimSpace(recorded), []byte("\n"))
 	var buf bytes.Buffer
-	if err := Repeat(&buf, recorded, 3*len(originals)+5); err != nil {
+	if err := Repeat(&buf, recorded, 3*len(originals)+5, 0); err != nil {
 		t.Fatal(err)
 	}
 	lines := bytes.Split(bytes.TrimSpace(buf.Bytes()), []byte("\n"))

@@ -1,7 +1,6 @@
 package flowgen
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"hash/fnv"
@@ -15,8 +14,8 @@ import (
 // for the updates of one flow within a pass) and its times moved past
 // the pass before, so that a short recording from a real analyzer makes
 // as many flows as a measurement needs, with its addresses, ports and
-// layers as they were.
-func Repeat(w io.Writer, recorded []byte, n int) error {
+// layers as they were. perFrame, as WriteFrames'.
+func Repeat(w io.Writer, recorded []byte, n, perFrame int) error {
 	var flows []flow.Flow
 	first, last := int64(1<<62), int64(0)
 	for i, line := range bytes.Split(recorded, []byte("\n")) {
@@ -34,10 +33,7 @@ func Repeat(w io.Writer, recorded []byte, n int) error {
 		return fmt.Errorf("no flows recorded")
 	}
 	span := last - first + 1000
-	bw := bufio.NewWriterSize(w, 256<<10)
-	stream := flow.JSON.BorrowStream(bw)
-	defer flow.JSON.ReturnStream(stream)
-	for i := range n {
+	return writeFlows(w, n, perFrame, func(i int) *flow.Flow {
 		pass := int64(i / len(flows))
 		f := flows[i%len(flows)]
 		f.UUID, f.TrackingID, f.L3TrackingID = renamed(f.UUID, pass), renamed(f.TrackingID, pass), renamed(f.L3TrackingID, pass)
@@ -50,21 +46,8 @@ func Repeat(w io.Writer, recorded []byte, n int) error {
 				*m = &moved
 			}
 		}
-		stream.WriteVal(&f)
-		stream.WriteRaw("\n")
-		if stream.Error != nil {
-			return stream.Error
-		}
-		if stream.Buffered() > 64<<10 {
-			if err := stream.Flush(); err != nil {
-				return err
-			}
-		}
-	}
-	if err := stream.Flush(); err != nil {
-		return err
-	}
-	return bw.Flush()
+		return &f
+	})
 }
 
 // renamed is id in a pass: the same id and pass give the same result.

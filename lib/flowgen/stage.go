@@ -30,7 +30,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			if rerr != nil {
 				return fmt.Errorf("--repeat: %w", rerr)
 			}
-			if err = Repeat(out, recorded, c.Int("count")); err != nil && !stage.ReaderGone(err) {
+			if err = Repeat(out, recorded, c.Int("count"), c.Int("frames")); err != nil && !stage.ReaderGone(err) {
 				return fmt.Errorf("--repeat %s: %w", file, err)
 			}
 		} else if n := c.Int("frames"); n > 0 {
