@@ -91,6 +91,22 @@ func TestCredentials(t *testing.T) {
 	}
 }
 
+// TestToken: a server that wants a token takes --token (or
+// SKY_NATS_TOKEN) and refuses a wrong one, exit 1, never printed.
+func TestToken(t *testing.T) {
+	port := server(t, "listen: 127.0.0.1:%d\njetstream { store_dir: %q }\nauthorization { token: right-token }\n")
+	url := fmt.Sprintf("nats://127.0.0.1:%d", port)
+	code, errs := run("publish", "--server", url, "--token", "wrong-token", "--subject", "s.{Tag}")
+	if code != 1 || !strings.Contains(strings.ToLower(errs), "authorization violation") || strings.Contains(errs, "wrong-token") {
+		t.Errorf("a wrong token: exit %d: %s", code, errs)
+	}
+	t.Setenv("SKY_NATS_TOKEN", "right-token")
+	code, errs = run("publish", "--server", url, "--create-stream", "S", "--subject", "s.{Tag}")
+	if code != 0 || !strings.Contains(errs, "out 1 ") || strings.Contains(errs, "right-token") {
+		t.Errorf("SKY_NATS_TOKEN: exit %d: %s", code, errs)
+	}
+}
+
 // TestCredsFile: a server in operator mode takes a user's credentials
 // file (JWT and NKey seed); a user of an account it does not know is
 // refused, exit 1, and no seed is ever printed.
