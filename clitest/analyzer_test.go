@@ -96,7 +96,9 @@ func analyzerCmd(ts *testscript.TestScript, neg bool, args []string) {
 	case "restart":
 		ts.Check(a.srv.Restart())
 	case "check":
-		if st := a.srv.Stats(); st.MaxBlock > 250*time.Millisecond || st.Dropped > 0 {
+		// Held back, the analyzer's queue for the subscriber fills and
+		// refuses messages, as Skydive's does: an event, not a duration.
+		if st := a.srv.Stats(); st.Dropped > 0 {
 			ts.Fatalf("the analyzer was held back: %+v", st)
 		}
 	default:

@@ -44,7 +44,6 @@ type Server struct {
 	mu        sync.Mutex
 	subs      map[string]*subscriber // by host id
 	frozen    atomic.Bool
-	maxBlock  atomic.Int64 // longest write to a subscriber, ns
 	accepted  atomic.Int64
 	dropped   atomic.Int64 // messages a full subscriber queue refused
 	sentFlows atomic.Int64
@@ -227,13 +226,8 @@ func (s *Server) write(sub *subscriber) {
 	defer ping.Stop()
 	sent := 0
 	send := func(typ int, data []byte) error {
-		start := time.Now()
-		sub.conn.SetWriteDeadline(start.Add(10 * time.Second))
-		err := sub.conn.WriteMessage(typ, data)
-		if d := int64(time.Since(start)); d > s.maxBlock.Load() {
-			s.maxBlock.Store(d)
-		}
-		return err
+		sub.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		return sub.conn.WriteMessage(typ, data)
 	}
 	for {
 		select {
@@ -459,11 +453,10 @@ func (s *Server) Restart() error {
 type Stats struct {
 	Accepted  int64         // subscriptions accepted
 	SentFlows int64         // flows queued to subscribers
-	Dropped   int64         // messages refused by a full queue
-	MaxBlock  time.Duration // longest single write
+	Dropped   int64 // messages refused by a full queue
 }
 
 // Stats returns the server's counters.
 func (s *Server) Stats() Stats {
-	return Stats{s.accepted.Load(), s.sentFlows.Load(), s.dropped.Load(), time.Duration(s.maxBlock.Load())}
+	return Stats{s.accepted.Load(), s.sentFlows.Load(), s.dropped.Load()}
 }

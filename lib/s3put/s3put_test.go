@@ -336,7 +336,7 @@ func TestKeepAndSingle(t *testing.T) {
 func TestCABundle(t *testing.T) {
 	bundle := "/etc/ssl/certs/ca-certificates.crt"
 	if _, err := os.Stat(bundle); err != nil {
-		t.Fatalf("no CA bundle at %s", bundle)
+		t.Skipf("no CA bundle at %s (Debian's path)", bundle)
 	}
 	t.Setenv("AWS_CA_BUNDLE", bundle)
 	name := bucket(t)
