@@ -536,3 +536,34 @@ func sameDefault(doc, help string) bool {
 	}
 	return false
 }
+
+// TestEveryFlagHasAVariable: as README says, every flag of a pipeline's
+// tools has a SKY_* variable, but --help, --version and sky-s3put's
+// one-shot flags; the test tools (sky-genflows, sky-analyzer-sim) have
+// flags alone.
+func TestEveryFlagHasAVariable(t *testing.T) {
+	prefix := installed(t)
+	oneShot := map[string]bool{"help": true, "version": true, "check": true, "key": true, "content-type": true, "create-bucket": true}
+	flag := regexp.MustCompile(`^\s+--([a-z0-9-]+)`)
+	for _, help := range [][]string{{"sky-flows"}, {"sky-classify"}, {"sky-filter"}, {"sky-transform"}, {"sky-batch"}, {"sky-s3put"},
+		{"sky-encode"}, {"sky-prom"}, {"sky-nats", "publish"}, {"sky-nats", "consume"}} {
+		out, err := exec.Command(filepath.Join(prefix, "bin", help[0]), append(help[1:], "--help")...).Output()
+		if err != nil {
+			t.Fatalf("%s --help: %v", help, err)
+		}
+		flags := 0
+		for _, l := range strings.Split(string(out), "\n") {
+			m := flag.FindStringSubmatch(l)
+			if m == nil {
+				continue
+			}
+			flags++
+			if !strings.Contains(l, "[$SKY_") && !oneShot[m[1]] {
+				t.Errorf("%s --%s has no SKY_* variable", strings.Join(help, " "), m[1])
+			}
+		}
+		if flags < 3 {
+			t.Errorf("%s --help: %d flags read: the pattern no longer reads them", strings.Join(help, " "), flags)
+		}
+	}
+}

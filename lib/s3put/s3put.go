@@ -51,7 +51,7 @@ func flags() []cli.Flag {
 		&cli.StringFlag{Name: "endpoint", EnvVars: []string{"SKY_S3_ENDPOINT", "AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"}, Usage: "the store's `URL` (default: AWS)"},
 		&cli.StringFlag{Name: "region", EnvVars: []string{"SKY_S3_REGION", "AWS_REGION", "AWS_DEFAULT_REGION"}, Usage: "the `REGION` (default: from the AWS config, else us-east-1)"},
 		&cli.BoolFlag{Name: "path-style", EnvVars: []string{"SKY_S3_PATH_STYLE"}, Usage: "address buckets in the path (most S3-compatible stores)"},
-		&cli.StringFlag{Name: "profile", EnvVars: []string{"AWS_PROFILE"}, Usage: "the shared config `PROFILE`"},
+		&cli.StringFlag{Name: "profile", EnvVars: []string{"SKY_S3_PROFILE", "AWS_PROFILE"}, Usage: "the shared config `PROFILE`"},
 		&cli.StringFlag{Name: "access-key", EnvVars: []string{"SKY_S3_ACCESS_KEY"}, Usage: "the access `KEY` (default: the AWS credential chain)"},
 		&cli.StringFlag{Name: "secret-key", EnvVars: []string{"SKY_S3_SECRET_KEY"}, Usage: "the secret `KEY` (better from the environment; never logged)"},
 		&cli.StringFlag{Name: "ibm-api-key", EnvVars: []string{"SKY_IBM_API_KEY"},
