@@ -3,13 +3,14 @@ package analyzer
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
 	"net/url"
 	"os"
 	"strconv"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // ClientFlags are the credentials and TLS flags of every tool that
@@ -41,7 +42,7 @@ func Endpoints(addrs []string) ([]*url.URL, error) {
 	for _, a := range addrs {
 		u, err := Endpoint(a)
 		if err != nil {
-			return nil, fmt.Errorf("--analyzer: %w", err)
+			return nil, stage.Usagef("--analyzer: %w", err)
 		}
 		urls = append(urls, u)
 	}
@@ -64,7 +65,7 @@ func FromFlags(c *cli.Context, o *Options) error {
 	}
 	certFile, keyFile := c.String("cert-file"), c.String("key-file")
 	if (certFile == "") != (keyFile == "") {
-		return errors.New("--cert-file and --key-file go together")
+		return stage.Usagef("--cert-file and --key-file go together")
 	}
 	if certFile != "" {
 		cert, err := tls.LoadX509KeyPair(certFile, keyFile)

@@ -451,8 +451,8 @@ func (s *Server) Restart() error {
 
 // Stats reports what the server did.
 type Stats struct {
-	Accepted  int64         // subscriptions accepted
-	SentFlows int64         // flows queued to subscribers
+	Accepted  int64 // subscriptions accepted
+	SentFlows int64 // flows queued to subscribers
 	Dropped   int64 // messages refused by a full queue
 }
 

@@ -79,22 +79,22 @@ func compression(c *cli.Context, cd *codec) (string, error) {
 	name := c.String("compress")
 	if encode.IsParquet(cd.format.Name) {
 		if !slices.Contains(encode.ParquetCodecs, name) {
-			return "", fmt.Errorf("--compress %q: want %s for Parquet pages", name, strings.Join(encode.ParquetCodecs, ", "))
+			return "", stage.Usagef("--compress %q: want %s for Parquet pages", name, strings.Join(encode.ParquetCodecs, ", "))
 		}
 		if name == "gzip" && (cd.level < 1 || cd.level > 9) {
-			return "", fmt.Errorf("--level %d: want 1 to 9 for gzip", cd.level)
+			return "", stage.Usagef("--level %d: want 1 to 9 for gzip", cd.level)
 		}
 		cd.options.Compression, cd.options.Level, cd.options.Bloom = name, cd.level, c.Bool("parquet-bloom")
 		return ".parquet", nil
 	}
 	if c.Bool("parquet-bloom") {
-		return "", fmt.Errorf("--parquet-bloom: for the Parquet formats, not %s", cd.format.Name)
+		return "", stage.Usagef("--parquet-bloom: for the Parquet formats, not %s", cd.format.Name)
 	}
 	switch name {
 	case "gzip":
 		cd.compress = "gzip"
 		if cd.level < 1 || cd.level > 9 {
-			return "", fmt.Errorf("--level %d: want 1 to 9 for gzip", cd.level)
+			return "", stage.Usagef("--level %d: want 1 to 9 for gzip", cd.level)
 		}
 		return ".gz", nil
 	case "zstd":
@@ -105,13 +105,13 @@ func compression(c *cli.Context, cd *codec) (string, error) {
 			cd.level = 1
 		}
 		if cd.level < 1 || cd.level > 22 {
-			return "", fmt.Errorf("--level %d: want 1 to 22 for zstd", cd.level)
+			return "", stage.Usagef("--level %d: want 1 to 22 for zstd", cd.level)
 		}
 		return ".zst", nil
 	case "none":
 		return "", nil
 	}
-	return "", fmt.Errorf("--compress %q: want gzip, zstd or none", name)
+	return "", stage.Usagef("--compress %q: want gzip, zstd or none", name)
 }
 
 // batcher is the processor: open objects by group.
@@ -172,7 +172,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	}
 	header, err := encode.ParseHeader(c.StringSlice("header"))
 	if err != nil {
-		return nil, err
+		return nil, stage.Usage(err)
 	}
 	cd := &codec{format: format, options: encode.Options{Header: header, Validated: true, Pretty: c.Bool("pretty")},
 		level: c.Int("level"), contentType: format.ContentType}
@@ -184,7 +184,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	if text == "" {
 		var ok bool
 		if text, ok = Layouts[c.String("layout")]; !ok {
-			return nil, fmt.Errorf("--layout %q: want original, aws, aws-hourly, aws-hive, aws-hive-hourly or ibm", c.String("layout"))
+			return nil, stage.Usagef("--layout %q: want original, aws, aws-hourly, aws-hive, aws-hive-hourly or ibm", c.String("layout"))
 		}
 	}
 	text = strings.ReplaceAll(text, "{ext}", ext)
@@ -192,13 +192,13 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	for _, kv := range c.StringSlice("var") {
 		k, v, ok := strings.Cut(kv, "=")
 		if !ok || k == "" {
-			return nil, fmt.Errorf("--var %q: want NAME=VALUE", kv)
+			return nil, stage.Usagef("--var %q: want NAME=VALUE", kv)
 		}
 		vars[k] = v
 	}
 	tmpl, err := newTemplate(text, c.String("prefix"), vars)
 	if err != nil {
-		return nil, err
+		return nil, stage.Usage(err)
 	}
 	if c.String("layout") == "ibm" && c.String("key-template") == "" && format.Name == "vpclogs" {
 		cd.options.Header = ibmHeader(cd.options.Header, vars)
@@ -221,7 +221,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 		}
 	}
 	if b.maxRecs <= 0 || b.maxAge <= 0 || b.streamDur <= 0 || b.maxBytes < 0 || b.maxOpen <= 0 || b.window < 0 {
-		return nil, fmt.Errorf("--max-records, --max-age, --max-open and --stream-duration must be positive, --window not negative")
+		return nil, stage.Usagef("--max-records, --max-age, --max-open and --stream-duration must be positive, --window not negative")
 	}
 	if b.host == "" {
 		b.host, _ = os.Hostname()
@@ -232,7 +232,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 	b.dir = c.String("spool")
 	if _, err := os.Stat(b.dir); err == nil || !errors.Is(err, os.ErrNotExist) {
 		if err := b.start(true); err != nil {
-			return nil, stage.Runtime(err)
+			return nil, err
 		}
 	}
 	return b, nil
@@ -285,7 +285,7 @@ func ibmHeader(header [][2]string, vars map[string]string) [][2]string {
 func formatOf(name string) (encode.Format, error) {
 	f, ok := encode.Formats[name]
 	if !ok {
-		return f, fmt.Errorf("--format %q: want one of %s", name, strings.Join(encode.Names(), ", "))
+		return f, stage.Usagef("--format %q: want one of %s", name, strings.Join(encode.Names(), ", "))
 	}
 	return f, nil
 }

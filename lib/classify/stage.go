@@ -28,6 +28,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	)
 	setup := func(c *cli.Context) {
 		if shared, err = New(c.StringSlice("cluster-net")); err != nil || !c.Bool("autodiscover") {
+			err = stage.Usage(err)
 			return
 		}
 		logf := func(format string, a ...any) {

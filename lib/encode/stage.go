@@ -29,11 +29,11 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			header, err := ParseHeader(c.StringSlice("header"))
 			if err != nil {
-				return nil, err
+				return nil, stage.Usage(err)
 			}
 			enc, err := New(c.String("format"), w, Options{Columns: c.StringSlice("columns"), Header: header, Pretty: c.Bool("pretty")})
 			if err != nil {
-				return nil, err
+				return nil, stage.Usage(err) // the format and its options
 			}
 			return processor{enc}, nil
 		},

@@ -52,7 +52,7 @@ func open(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 	if src != "" {
 		e, err := Compile(src)
 		if err != nil {
-			return nil, err
+			return nil, stage.Usage(err)
 		}
 		f.expr = e
 	}

@@ -87,12 +87,12 @@ func consume(c *cli.Context, out, errw io.Writer) error {
 	// The connection outlives the stop: the last acks go out after it.
 	nc, err := connect(ctx, c, errw, quiet)
 	if err != nil {
-		return stage.Runtime(err)
+		return err
 	}
 	defer nc.Close()
 	js, err := jetstream.New(nc)
 	if err != nil {
-		return stage.Runtime(err)
+		return err
 	}
 	cfg := jetstream.ConsumerConfig{
 		Durable: c.String("durable"), FilterSubject: c.String("filter"), AckPolicy: jetstream.AckExplicitPolicy,
@@ -100,11 +100,11 @@ func consume(c *cli.Context, out, errw io.Writer) error {
 	}
 	cons, err := durable(ctx, js, c.String("stream"), cfg, c.Duration("max-backoff"), errw, quiet)
 	if err != nil {
-		return stage.Runtime(err)
+		return err
 	}
 	it, err := cons.Messages(jetstream.PullMaxMessages(c.Int("batch")))
 	if err != nil {
-		return stage.Runtime(err)
+		return err
 	}
 	k := &consumer{ackWait: cfg.AckWait, quiet: quiet, errw: errw, started: time.Now(), progress: time.Now()}
 	k.out = &countingFile{w: out}

@@ -76,7 +76,7 @@ type pending struct {
 func openPublisher(c *cli.Context, _ *bufio.Writer) (stage.Processor, error) {
 	subj, err := parseSubject(c.String("subject"))
 	if err != nil {
-		return nil, err
+		return nil, stage.Usage(err)
 	}
 	var ids [][]string
 	for _, f := range strings.Split(c.String("msg-id"), ",") {
@@ -91,12 +91,12 @@ func openPublisher(c *cli.Context, _ *bufio.Writer) (stage.Processor, error) {
 	errw := &stage.LockedWriter{W: c.App.ErrWriter}
 	nc, err := connect(c.Context, c, errw, quiet)
 	if err != nil {
-		return nil, stage.Runtime(err)
+		return nil, err
 	}
 	js, err := jetstream.New(nc, jetstream.WithPublishAsyncMaxPending(c.Int("window")+1), jetstream.WithPublishAsyncTimeout(5*time.Second))
 	if err != nil {
 		nc.Close()
-		return nil, stage.Runtime(err)
+		return nil, err
 	}
 	p := &publisher{
 		ctx: c.Context, nc: nc, js: js, subject: subj, ids: ids,
@@ -108,7 +108,7 @@ func openPublisher(c *cli.Context, _ *bufio.Writer) (stage.Processor, error) {
 	if name := c.String("create-stream"); name != "" {
 		if err := p.createStream(c, name); err != nil {
 			nc.Close()
-			return nil, stage.Runtime(err)
+			return nil, err
 		}
 	}
 	go p.ackAll()

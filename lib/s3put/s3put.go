@@ -142,7 +142,7 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	if f := c.String("ibm-api-key-file"); f != "" {
 		data, err := os.ReadFile(f)
 		if err != nil {
-			return nil, stage.Runtime(fmt.Errorf("--ibm-api-key-file: %w", err))
+			return nil, fmt.Errorf("--ibm-api-key-file: %w", err)
 		}
 		key = strings.TrimSpace(string(data))
 	}
@@ -156,14 +156,14 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 		return nil, stage.Usagef("--bucket (or SKY_S3_BUCKET) is required")
 	}
 	if so.sse != "" && so.sse != "AES256" && so.sse != "aws:kms" {
-		return nil, fmt.Errorf("--sse %q: want AES256 or aws:kms", so.sse)
+		return nil, stage.Usagef("--sse %q: want AES256 or aws:kms", so.sse)
 	}
 	if so.partSize < 5<<20 || c.Int("concurrency") < 1 {
-		return nil, fmt.Errorf("--part-size must be at least 5 MiB (S3's minimum part) and --concurrency at least 1")
+		return nil, stage.Usagef("--part-size must be at least 5 MiB (S3's minimum part) and --concurrency at least 1")
 	}
 	client, err := newClient(c.Context, co)
 	if err != nil {
-		return nil, stage.Runtime(err)
+		return nil, err
 	}
 	u := &uploader{
 		ctx: c.Context, client: client, store: so, keep: c.String("keep"), retries: c.Int("max-retries"),
@@ -172,19 +172,19 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	}
 	if c.Bool("create-bucket") {
 		if err := u.createBucket(); err != nil {
-			return nil, stage.Runtime(err)
+			return nil, err
 		}
 	}
 	switch {
 	case c.Bool("check"):
-		return nil, stage.Runtime(u.check())
+		return nil, u.check()
 	case c.String("key") != "":
 		return nil, u.single(c.String("key"), c.String("content-type"), in)
 	}
 	leftovers := spool.Default()
 	if c.IsSet("spool") {
 		if u.spool, err = spool.Resolve(c.String("spool")); err != nil {
-			return nil, stage.Runtime(err)
+			return nil, err
 		}
 		leftovers = u.spool
 	}
@@ -195,7 +195,7 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	}
 	if err := u.leftovers(leftovers); err != nil {
 		u.Close()
-		return nil, stage.Runtime(err)
+		return nil, err
 	}
 	return u, nil
 }
@@ -595,7 +595,7 @@ func (u *uploader) fail(err error) {
 	defer u.mu.Unlock()
 	u.n.failed++
 	if u.fatal == nil {
-		u.fatal = stage.Runtime(err)
+		u.fatal = err
 	}
 }
 
@@ -645,7 +645,7 @@ func (u *uploader) Close() error {
 			n.stored, n.bytes, u.store.bucket, n.skipped(), n.already, n.others, n.failed)
 	}
 	if u.fatal == nil && n.failed > 0 {
-		u.fatal = stage.Runtime(fmt.Errorf("%d objects not stored", n.failed))
+		u.fatal = fmt.Errorf("%d objects not stored", n.failed)
 	}
 	return u.fatal
 }
@@ -702,7 +702,7 @@ func (u *uploader) single(key, contentType string, in io.Reader) error {
 	etag, n, err := put(u.ctx, u.client, u.store, object{key: key, contentType: contentType}, in, -1)
 	if err != nil {
 		msg, _ := explain(err)
-		return stage.Runtime(fmt.Errorf("%s: %s", key, msg))
+		return fmt.Errorf("%s: %s", key, msg)
 	}
 	data, _ := json.Marshal(Stored{Key: key, ETag: etag, Bytes: n, DurationMs: time.Since(start).Milliseconds()})
 	u.w.Write(data)

@@ -26,32 +26,31 @@ const (
 // Version is stamped at build time with -ldflags "-X ...stage.Version=v".
 var Version = "dev"
 
-// UsageError is an error in how the command was called.
+// An error says its exit code by an ExitCode method (UsageError: 2);
+// any other error exits 1.
+
+// UsageError is an error in how the command was called: its flags,
+// arguments or SKY_* variables. Made by Usagef and Usage alone.
 type UsageError struct{ Err error }
 
 func (e *UsageError) Error() string { return e.Err.Error() }
 
 func (e *UsageError) Unwrap() error { return e.Err }
 
+// ExitCode is ExitUsage.
+func (e *UsageError) ExitCode() int { return ExitUsage }
+
 // Usagef returns a UsageError.
 func Usagef(format string, a ...any) error {
 	return &UsageError{Err: fmt.Errorf(format, a...)}
 }
 
-// RuntimeError is a failure of the stage itself (a disk, a network), not
-// of its input: it stops the stage with exit 1.
-type RuntimeError struct{ Err error }
-
-func (e *RuntimeError) Error() string { return e.Err.Error() }
-
-func (e *RuntimeError) Unwrap() error { return e.Err }
-
-// Runtime marks err, if any, as a RuntimeError.
-func Runtime(err error) error {
+// Usage marks err, if any, as a UsageError.
+func Usage(err error) error {
 	if err == nil {
 		return nil
 	}
-	return &RuntimeError{Err: err}
+	return &UsageError{Err: err}
 }
 
 // IO is the set of streams a stage runs with.
@@ -102,31 +101,38 @@ func ExecuteContext(parent context.Context, app *cli.App, args []string) int {
 		defer profile(fmt.Sprintf("%s.%s.%d", path, app.Name, os.Getpid()))()
 	}
 	ownHelpAndVersion(app)
+	// An error before the app's own code ran is urfave/cli's, from the
+	// flags or the SKY_* variables: a usage error.
+	ran := false
+	before := app.Before
+	app.Before = func(c *cli.Context) error {
+		ran = true
+		if before != nil {
+			return before(c)
+		}
+		return nil
+	}
 	ctx, stop := signal.NotifyContext(parent, StopSignals...)
 	defer stop()
 	err := app.RunContext(ctx, args)
 	if err == nil {
 		return ExitOK
 	}
-	var exit cli.ExitCoder
-	if errors.As(err, &exit) && err.Error() == "" {
-		return exit.ExitCode()
+	code := ExitError
+	var coded interface{ ExitCode() int }
+	if errors.As(err, &coded) {
+		code = coded.ExitCode()
+	} else if !ran {
+		code = ExitUsage
+	}
+	if err.Error() == "" { // cli.Exit("", code): said already
+		return code
 	}
 	fmt.Fprintf(app.ErrWriter, "%s: %s\n", app.Name, oneLine(err.Error()))
-	var usage *UsageError
-	if errors.As(err, &usage) || isFlagError(err) {
+	if code == ExitUsage {
 		fmt.Fprintf(app.ErrWriter, "%s: see '%s --help'\n", app.Name, app.Name)
-		return ExitUsage
 	}
-	return ExitError
-}
-
-// isFlagError recognises the errors urfave/cli returns for bad flags outside
-// OnUsageError (missing required flags, bad values for flag types).
-func isFlagError(err error) bool {
-	msg := err.Error()
-	return strings.HasPrefix(msg, "Required flag") || strings.HasPrefix(msg, "invalid value") ||
-		strings.HasPrefix(msg, "flag provided but not defined")
+	return code
 }
 
 // profile writes a CPU profile of the run to path (SKY_CPUPROFILE=PREFIX

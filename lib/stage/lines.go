@@ -117,7 +117,7 @@ type Lines struct {
 	// state from one record to the next; output keeps the input's order.
 	Parallel bool
 	// Open builds the processor from the parsed flags, writing to out.
-	// Its errors are usage errors unless marked Runtime; no processor and
+	// Its errors exit 1 but usage errors (stage.Usagef: flags); no processor and
 	// no error means the work is done without input.
 	Open func(c *cli.Context, out *bufio.Writer) (Processor, error)
 }
@@ -270,21 +270,12 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	written := &countingWriter{w: out}
 	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, quiet: c.Bool("quiet"), written: written,
 		out: bufio.NewWriterSize(written, writeBuffer), quit: make(chan struct{})}
-	open := func(w *bufio.Writer) (Processor, error) {
-		proc, err := l.Open(c, w)
-		var usage *UsageError
-		var runtime *RuntimeError
-		if err != nil && !errors.As(err, &usage) && !errors.As(err, &runtime) {
-			err = &UsageError{Err: err}
-		}
-		return proc, err
-	}
 	workers := runtime.GOMAXPROCS(0)
 	if l.Parallel && workers > 1 {
 		for range workers {
 			wk := &worker{}
 			wk.w = bufio.NewWriterSize(&wk.cw, writeBuffer)
-			proc, err := open(wk.w)
+			proc, err := l.Open(c, wk.w)
 			if err != nil {
 				return err
 			}
@@ -292,7 +283,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 			lp.procs = append(lp.procs, wk)
 		}
 	} else {
-		proc, err := open(lp.out)
+		proc, err := l.Open(c, lp.out)
 		if err != nil || proc == nil {
 			return errors.Join(err, lp.out.Flush())
 		}
@@ -307,7 +298,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 		if err != nil {
 			lp.closeProcessors()
-			return Runtime(fmt.Errorf("dead letter: %w", err))
+			return fmt.Errorf("dead letter: %w", err)
 		}
 		defer f.Close()
 		lp.dead = bufio.NewWriter(f)
@@ -376,7 +367,7 @@ func (lp *loop) wait(ctx context.Context, drain time.Duration) error {
 		case <-time.After(lockWait):
 		}
 	}
-	return Runtime(errors.New("stopped by signal while the output was blocked; records read since the last flush were not written"))
+	return errors.New("stopped by signal while the output was blocked; records read since the last flush were not written")
 }
 
 // own is the owner: it hands chunks to the workers, handles them in
@@ -475,7 +466,7 @@ func (lp *loop) interrupt(why error) error {
 			return lp.stop(err)
 		}
 	}
-	return lp.finish(Runtime(why))
+	return lp.finish(why)
 }
 
 // queued calls fn with each chunk the reader has handed over and the
@@ -551,7 +542,7 @@ func (lp *loop) stop(err error) error {
 	if n := lp.stats.Unwritten.Load(); n > 0 {
 		err = fmt.Errorf("%w; %d records read were not written", err, n)
 	}
-	return Runtime(err)
+	return err
 }
 
 // closeProcessors closes every processor once.

@@ -2,12 +2,12 @@ package topology
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
 	"github.com/skyflows/skyflows/lib/analyzer"
+	"github.com/skyflows/skyflows/lib/stage"
 )
 
 // Flags are the flags of a tool that follows the topology, beside the
@@ -45,7 +45,7 @@ func Start(c *cli.Context, name string, onChange func(*Graph), logf func(string,
 		return nil, err
 	}
 	if len(src.URLs) == 0 {
-		return nil, fmt.Errorf("--analyzer: none given")
+		return nil, stage.Usagef("--analyzer: none given")
 	}
 	ctx, stop := context.WithCancel(context.Background())
 	l := &Live{Graph: NewGraph(onChange), stop: stop, done: make(chan struct{}),

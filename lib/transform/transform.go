@@ -101,7 +101,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			}
 			f, ok := formats[name]
 			if !ok {
-				return nil, fmt.Errorf("--to: unknown format %q (want one of %s)", name, strings.Join(names(), ", "))
+				return nil, stage.Usagef("--to: unknown format %q (want one of %s)", name, strings.Join(names(), ", "))
 			}
 			summary := errw
 			if c.Bool("quiet") {
@@ -110,7 +110,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			var topo *topology.Live
 			if c.Bool("enrich") {
 				if name == "awsflowlogs" {
-					return nil, fmt.Errorf("--enrich: awsflowlogs records have no topology fields (use --local-ip)")
+					return nil, stage.Usagef("--enrich: awsflowlogs records have no topology fields (use --local-ip)")
 				}
 				var err error
 				topo, err = topology.Start(c, "sky-transform", nil, func(format string, a ...any) {
@@ -125,7 +125,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 				if topo != nil {
 					topo.Stop()
 				}
-				return nil, err
+				return nil, stage.Usage(err) // the options of the format
 			}
 			p := newProcessor(t, w, summary, name)
 			p.topo = topo
