@@ -35,6 +35,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Name:  "sky-batch",
 		Usage: "group records into compressed objects in a spool directory; print a manifest line per object",
 		Flags: flags(),
+		Does:  stage.Commits | stage.Ticks | stage.Instruments,
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			return open(c, w, errw)
 		},

@@ -39,6 +39,7 @@ func publishStage() stage.Lines {
 			&cli.DurationFlag{Name: "duplicate-window", Value: 2 * time.Minute, EnvVars: []string{"SKY_NATS_DUPLICATE_WINDOW"},
 				Usage: "with --create-stream: a Nats-Msg-Id seen within `DURATION` is stored once"},
 		}, connFlags()...),
+		Does: stage.Instruments | stage.Reports,
 		Open: openPublisher,
 	}
 }

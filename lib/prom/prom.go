@@ -38,6 +38,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			&cli.BoolFlag{Name: "pass-through", Aliases: []string{"p"}, EnvVars: []string{"SKY_PROM_PASS_THROUGH"},
 				Usage: "write every valid input line to stdout, byte for byte, to sit in a pipeline"},
 		},
+		Does: stage.Ticks | stage.Instruments,
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			if c.String("metrics-addr") == "" {
 				if err := c.Set("metrics-addr", defaultAddr); err != nil {

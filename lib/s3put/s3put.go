@@ -39,8 +39,27 @@ func RunContext(ctx context.Context, args []string, in io.Reader, out, errw io.W
 		Name:  "sky-s3put",
 		Usage: "upload the finished objects of sky-batch's spool, and those its manifest lines name, to S3",
 		Flags: flags(),
+		Does:  stage.Ticks | stage.Instruments | stage.Reports,
+		// --check and --key: one thing done, then exit.
+		OneShot: func(c *cli.Context, in io.Reader, out io.Writer) (bool, error) {
+			if !c.Bool("check") && c.String("key") == "" {
+				return false, nil
+			}
+			u, err := newUploader(c, bufio.NewWriter(out), errw)
+			if err != nil {
+				return true, err
+			}
+			if c.Bool("check") {
+				return true, u.check()
+			}
+			return true, u.single(c.String("key"), c.String("content-type"), in)
+		},
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
-			return open(c, in, w, errw)
+			u, err := newUploader(c, w, errw)
+			if err != nil {
+				return nil, err
+			}
+			return u, u.serve(c)
 		},
 	}.RunContext(ctx, args, in, out, errw)
 }
@@ -132,7 +151,9 @@ type uploader struct {
 	n      counts
 }
 
-func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.Processor, error) {
+// newUploader checks the flags and makes the client (and the bucket,
+// with --create-bucket).
+func newUploader(c *cli.Context, w *bufio.Writer, errw io.Writer) (*uploader, error) {
 	co := clientOptions{
 		endpoint: c.String("endpoint"), region: c.String("region"), profile: c.String("profile"),
 		accessKey: c.String("access-key"), secretKey: c.String("secret-key"), pathStyle: c.Bool("path-style"),
@@ -175,16 +196,16 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 			return nil, err
 		}
 	}
-	switch {
-	case c.Bool("check"):
-		return nil, u.check()
-	case c.String("key") != "":
-		return nil, u.single(c.String("key"), c.String("content-type"), in)
-	}
+	return u, nil
+}
+
+// serve starts the workers and queues what the spool holds.
+func (u *uploader) serve(c *cli.Context) error {
 	leftovers := spool.Default()
 	if c.IsSet("spool") {
+		var err error
 		if u.spool, err = spool.Resolve(c.String("spool")); err != nil {
-			return nil, err
+			return err
 		}
 		leftovers = u.spool
 	}
@@ -195,9 +216,9 @@ func open(c *cli.Context, in io.Reader, w *bufio.Writer, errw io.Writer) (stage.
 	}
 	if err := u.leftovers(leftovers); err != nil {
 		u.Close()
-		return nil, err
+		return err
 	}
-	return u, nil
+	return nil
 }
 
 func (u *uploader) createBucket() error {

@@ -1,5 +1,21 @@
 // Package stage holds the command-line plumbing every skyflows stage shares:
 // flags, exit codes, signals, the bad-input policy and stats.
+//
+// A line stage (Lines) runs three kinds of goroutine that hand chunks of
+// input lines along:
+//   - the reader (loop.read) cuts stdin into chunks of whole lines and
+//     sends each on chunks; on a quiet input it sends an idle chunk, so
+//     that time-driven work happens without input;
+//   - the owner (loop.own) takes each chunk, puts it in flight (inFlight,
+//     in input order) and, with workers, on work; it alone touches the
+//     processor: it handles the oldest chunk in flight once its workers
+//     are done (chunk.done), ticks, commits, and stops on a signal after
+//     the chunks already read;
+//   - the workers (loop.prepare), one a core, take chunks from work and
+//     prepare their lines (a Preparer), or run a Parallel stage's own
+//     processor on them, writing into the chunk; then close chunk.done.
+//
+// Output keeps the input's order, as the owner writes chunks in order.
 package stage
 
 import (

@@ -116,10 +116,65 @@ type Lines struct {
 	// Parallel runs a processor per core, for processors that keep no
 	// state from one record to the next; output keeps the input's order.
 	Parallel bool
+	// Does says what the processor does beyond Record and Close: the
+	// loop uses those of them it implements, and no other. A processor
+	// that implements one not said, or Parallel with one that needs a
+	// single processor (Ticks, Commits, Instruments, Reports, Prepares),
+	// panics at start: never a silent no-op.
+	Does Does
+	// OneShot, if set, runs first: a mode that does its work at once,
+	// such as sky-s3put --check; done ends the run without reading input.
+	OneShot func(c *cli.Context, in io.Reader, out io.Writer) (done bool, err error)
 	// Open builds the processor from the parsed flags, writing to out.
-	// Its errors exit 1 but usage errors (stage.Usagef: flags); no processor and
-	// no error means the work is done without input.
+	// Its errors exit 1, but usage errors (stage.Usagef: flags).
 	Open func(c *cli.Context, out *bufio.Writer) (Processor, error)
+}
+
+// Does is a set of what a processor does beyond Record and Close, each
+// an interface above.
+type Does uint8
+
+const (
+	Prepares    Does = 1 << iota // Preparer
+	Prefetches                   // Prefetcher
+	Ticks                        // Ticker
+	Commits                      // Committer
+	Instruments                  // Instrumented
+	Reports                      // Reporter
+)
+
+// single are the capabilities a Parallel stage's processors cannot have:
+// the loop owns one processor for them.
+const single = Prepares | Prefetches | Ticks | Commits | Instruments | Reports
+
+// does is what proc implements.
+func does(proc Processor) Does {
+	var d Does
+	for _, c := range []struct {
+		ok  bool
+		has Does
+	}{
+		{is[Preparer](proc), Prepares}, {is[Prefetcher](proc), Prefetches}, {is[Ticker](proc), Ticks},
+		{is[Committer](proc), Commits}, {is[Instrumented](proc), Instruments}, {is[Reporter](proc), Reports},
+	} {
+		if c.ok {
+			d |= c.has
+		}
+	}
+	return d
+}
+
+func is[T any](v any) bool { _, ok := v.(T); return ok }
+
+// check panics when proc does what the stage did not say, or the stage
+// says what cannot work.
+func (l Lines) check(proc Processor) {
+	if l.Parallel && l.Does&single != 0 {
+		panic(fmt.Sprintf("stage %s: Parallel with Does %08b: a capability of one processor", l.Name, l.Does&single))
+	}
+	if extra := does(proc) &^ l.Does; extra != 0 {
+		panic(fmt.Sprintf("stage %s: its processor %T does %08b, not in Does", l.Name, proc, extra))
+	}
 }
 
 // Input policy values for --on-error.
@@ -270,6 +325,11 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	written := &countingWriter{w: out}
 	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, quiet: c.Bool("quiet"), written: written,
 		out: bufio.NewWriterSize(written, writeBuffer), quit: make(chan struct{})}
+	if l.OneShot != nil {
+		if done, err := l.OneShot(c, in, out); done || err != nil {
+			return err
+		}
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if l.Parallel && workers > 1 {
 		for range workers {
@@ -279,6 +339,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 			if err != nil {
 				return err
 			}
+			l.check(proc)
 			wk.proc = proc
 			lp.procs = append(lp.procs, wk)
 		}
@@ -287,6 +348,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		if err != nil || proc == nil {
 			return errors.Join(err, lp.out.Flush())
 		}
+		l.check(proc)
 		lp.proc = proc
 		if prep, ok := proc.(Preparer); ok && workers > 1 {
 			lp.prep = prep

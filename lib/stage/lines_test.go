@@ -84,7 +84,8 @@ func (e *prefetchedEvens) Process(v any) (bool, error) {
 }
 
 func stageFor(mode string) Lines {
-	return Lines{Name: "evens", Parallel: mode == "parallel", Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
+	does := map[string]Does{"prepared": Prepares, "prefetched": Prepares | Prefetches}[mode]
+	return Lines{Name: "evens", Parallel: mode == "parallel", Does: does, Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
 		switch mode {
 		case "prepared":
 			return preparedEvens{evens{w}}, nil
@@ -246,7 +247,7 @@ func TestDrainTimeoutCloses(t *testing.T) {
 		t.Run(fmt.Sprint(procs), func(t *testing.T) {
 			defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
 			got := make(chan struct{}, 1)
-			l := Lines{Name: "hold", Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
+			l := Lines{Name: "hold", Does: Prepares, Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) {
 				return &holder{w: w, got: got}, nil
 			}}
 			pr, pw := io.Pipe()
@@ -354,5 +355,24 @@ func TestMetrics(t *testing.T) {
 		if got := metric(t, final, name); got != float64(want) {
 			t.Errorf("%s %g, the stats line says %d", name, got, want)
 		}
+	}
+}
+
+// TestCapabilitiesSaid: a processor that does what its stage did not say,
+// or a Parallel stage that says what needs one processor, panics at
+// start instead of being silently ignored.
+func TestCapabilitiesSaid(t *testing.T) {
+	for _, l := range []Lines{
+		{Name: "unsaid", Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) { return preparedEvens{evens{w}}, nil }},
+		{Name: "parallel", Parallel: true, Does: Ticks, Open: func(_ *cli.Context, w *bufio.Writer) (Processor, error) { return evens{w}, nil }},
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("stage %s ran", l.Name)
+				}
+			}()
+			l.Run([]string{l.Name}, strings.NewReader("1\n"), io.Discard, io.Discard)
+		}()
 	}
 }

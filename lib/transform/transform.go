@@ -94,6 +94,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Name:  "sky-transform",
 		Usage: "turn Skydive flows into secadvisor, AWS VPC flow logs or IBM VPC flow logs records",
 		Flags: flags,
+		Does:  stage.Prepares | stage.Prefetches | stage.Reports,
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			name := c.String("to")
 			if name == "none" {
