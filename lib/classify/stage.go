@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
-	"sync"
 
 	"github.com/urfave/cli/v2"
 
@@ -19,28 +18,26 @@ import (
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	errw = &stage.LockedWriter{W: errw} // the topology's subscription reports too
 	// One classifier and one topology for every worker.
-	var (
-		once   sync.Once
-		shared *Classifier
-		live   *topology.Live
-		err    error
-		stop   sync.Once
-	)
-	setup := func(c *cli.Context) {
+	var shared *Classifier
+	start := func(c *cli.Context) (func(), error) {
+		var err error
 		if shared, err = New(c.StringSlice("cluster-net")); err != nil || !c.Bool("autodiscover") {
-			err = stage.Usage(err)
-			return
+			return nil, stage.Usage(err)
 		}
 		logf := func(format string, a ...any) {
 			if !c.Bool("quiet") {
 				fmt.Fprintf(errw, "sky-classify: "+format+"\n", a...)
 			}
 		}
-		live, err = topology.Start(c, "sky-classify", func(g *topology.Graph) {
+		live, err := topology.Start(c, "sky-classify", func(g *topology.Graph) {
 			if nodes := g.ClusterNodes(); shared.Discover(nodes) {
 				logf("autodiscover: %d Kubernetes node addresses inside the cluster: %v", len(nodes), nodes)
 			}
 		}, logf)
+		if err != nil {
+			return nil, err
+		}
+		return live.Stop, nil
 	}
 	return stage.Lines{
 		Name:     "sky-classify",
@@ -55,16 +52,9 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 			&cli.BoolFlag{Name: "autodiscover", EnvVars: []string{"SKY_AUTODISCOVER"},
 				Usage: "follow the analyzer's topology: each Kubernetes node's address (ExternalIP, else InternalIP) counts as inside the cluster, kept current"},
 		}, topology.Flags()...),
+		Start: start,
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
-			once.Do(func() { setup(c) })
-			if err != nil {
-				return nil, err
-			}
-			return &tagger{cl: shared, field: c.String("tag-field"), w: w, stop: func() {
-				if live != nil {
-					stop.Do(live.Stop)
-				}
-			}}, nil
+			return &tagger{cl: shared, field: c.String("tag-field"), w: w}, nil
 		},
 	}.Run(args, in, out, errw)
 }
@@ -75,7 +65,6 @@ type tagger struct {
 	w     *bufio.Writer
 	buf   []byte
 	tags  map[string][]byte
-	stop  func() // ends the topology subscription
 }
 
 // Record writes the line with the tag field set; nothing else changes.
@@ -167,7 +156,4 @@ func (t *tagger) quoted(tag string) []byte {
 	return q
 }
 
-func (t *tagger) Close() error {
-	t.stop()
-	return nil
-}
+func (t *tagger) Close() error { return nil }

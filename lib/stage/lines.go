@@ -122,6 +122,10 @@ type Lines struct {
 	// single processor (Ticks, Commits, Instruments, Reports, Prepares),
 	// panics at start: never a silent no-op.
 	Does Does
+	// Start, if set, runs once before the processors are opened, for what
+	// they share (sky-classify's classifier and topology, one for every
+	// Parallel processor); its stop, if any, once they are closed.
+	Start func(c *cli.Context) (stop func(), err error)
 	// OneShot, if set, runs first: a mode that does its work at once,
 	// such as sky-s3put --check; done ends the run without reading input.
 	OneShot func(c *cli.Context, in io.Reader, out io.Writer) (done bool, err error)
@@ -330,6 +334,15 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 			return err
 		}
 	}
+	if l.Start != nil {
+		stop, err := l.Start(c)
+		if err != nil {
+			return err
+		}
+		if stop != nil {
+			defer stop()
+		}
+	}
 	workers := runtime.GOMAXPROCS(0)
 	if l.Parallel && workers > 1 {
 		for range workers {
@@ -345,7 +358,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 		}
 	} else {
 		proc, err := l.Open(c, lp.out)
-		if err != nil || proc == nil {
+		if err != nil {
 			return errors.Join(err, lp.out.Flush())
 		}
 		l.check(proc)
