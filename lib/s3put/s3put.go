@@ -256,10 +256,14 @@ func (u *uploader) check() error {
 }
 
 // leftovers queues the finished objects the spool at path holds; a spool
-// that does not exist holds none.
+// that does not exist holds none, which is said (a mistyped --spool in a
+// cron line would otherwise upload nothing in silence).
 func (u *uploader) leftovers(path string) error {
 	d, err := u.openSpool(path)
 	if errors.Is(err, os.ErrNotExist) {
+		if !u.quiet {
+			fmt.Fprintf(u.errw, "sky-s3put: no spool at %s (yet): nothing left by an earlier run\n", path)
+		}
 		return nil
 	}
 	if err != nil {

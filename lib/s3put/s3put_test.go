@@ -681,3 +681,15 @@ func TestPipeWithoutSpool(t *testing.T) {
 		t.Errorf("an object nowhere: exit %d: %s", code, errs)
 	}
 }
+
+// TestNoSpool: a spool that does not exist is said, not passed over in
+// silence (a mistyped --spool in a cron line); the run goes on, exit 0,
+// as at the start of a pipeline whose sky-batch has not made it yet.
+func TestNoSpool(t *testing.T) {
+	name := bucket(t)
+	missing := filepath.Join(t.TempDir(), "typo")
+	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", missing)
+	if code != 0 || !strings.Contains(errs, "no spool at "+missing+" (yet)") {
+		t.Errorf("exit %d: %s", code, errs)
+	}
+}
