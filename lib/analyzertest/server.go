@@ -210,20 +210,34 @@ func (s *Server) read(sub *subscriber) {
 }
 
 func (s *Server) remove(sub *subscriber) {
+	// done first: an enqueue blocked on sub's full queue (Block) holds
+	// s.mu, and lets it go once done is closed.
+	sub.closed.Do(func() { close(sub.done) })
 	s.mu.Lock()
 	if s.subs[sub.hostID] == sub {
 		delete(s.subs, sub.hostID)
 	}
 	s.mu.Unlock()
-	sub.closed.Do(func() { close(sub.done) })
 	sub.conn.Close()
 }
 
-// write sends queued messages and pings; it measures how long each write
-// blocks, which tells whether the client drains its socket.
+// write sends queued messages and pings. Once it stops (the client gone,
+// a write failed) the subscriber is removed and what is still queued for
+// it is let go, so that Flush never waits for a client that left.
 func (s *Server) write(sub *subscriber) {
 	ping := time.NewTicker(s.cfg.PingInterval)
 	defer ping.Stop()
+	defer func() {
+		s.remove(sub) // no more is queued for it
+		for {
+			select {
+			case <-sub.queue:
+				sub.pending.Done()
+			default:
+				return
+			}
+		}
+	}()
 	sent := 0
 	send := func(typ int, data []byte) error {
 		sub.conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
@@ -342,6 +356,8 @@ func (s *Server) enqueue(sub *subscriber, msg []byte, flows int) {
 		select {
 		case sub.queue <- msg:
 		case <-sub.done:
+			sub.pending.Done()
+			return
 		}
 	} else {
 		select {

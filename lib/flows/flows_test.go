@@ -581,3 +581,24 @@ func TestEveryAnalyzer(t *testing.T) {
 		}
 	}
 }
+
+// TestFlushAfterASubscriberLeft: the analyzer drops a subscriber while
+// frames are still queued for it; the test analyzer's Flush returns (it
+// waited for ever for frames no one would send, and oneshot.txtar, whose
+// sky-flows --count leaves with frames queued, hung in CI until go test's
+// timeout).
+func TestFlushAfterASubscriberLeft(t *testing.T) {
+	s := server(t, analyzertest.Config{CloseAfter: 1})
+	start(t, nil, "--analyzer", s.URL())
+	if err := s.WaitSubscribers(1, 5*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	s.Publish(genFlows(t, 9, 500)...) // five frames; the first closes it
+	flushed := make(chan struct{})
+	go func() { s.Flush(); close(flushed) }()
+	select {
+	case <-flushed:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Flush still waiting 30 s after the subscriber was dropped")
+	}
+}
