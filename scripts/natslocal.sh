@@ -23,19 +23,15 @@ port=${NATSLOCAL_PORT:-4222}
 if [ "$port" = 0 ] && [ -f "$dir/port" ]; then port=$(cat "$dir/port"); fi
 version=v2.15.3
 
+. "$root/scripts/gobin.sh"
+
+# server: the nats-server of the pinned version, on PATH or installed.
 server() {
 	if command -v nats-server > /dev/null && nats-server --version 2> /dev/null | grep -q "${version#v}"; then
 		command -v nats-server
 		return
 	fi
-	local bin
-	bin=$(go env GOBIN)
-	[ -n "$bin" ] || bin=$(go env GOPATH)/bin
-	if [ ! -x "$bin/nats-server" ]; then
-		echo "natslocal: installing nats-server $version" >&2
-		go install "github.com/nats-io/nats-server/v2@$version"
-	fi
-	echo "$bin/nats-server"
+	gobin nats-server github.com/nats-io/nats-server/v2 "$version"
 }
 
 nodes() { cat "$dir/nodes" 2> /dev/null || echo 0; }
@@ -81,15 +77,29 @@ healthy() {
 	[ "$status" = 200 ]
 }
 
-# ready I: wait until node I is healthy, a minute at most.
-ready() {
-	for _ in $(seq 1 1200); do
-		if healthy "$1"; then return; fi
-		running "$1" || { echo "natslocal: node $1 stopped:" >&2; tail -n 5 "$dir/n$1/log" >&2; return 1; }
+# await I TRIES WHAT CMD...: run CMD every 50 ms until it succeeds, TRIES
+# times at most, while node I runs; false, saying why, if it stopped or
+# the time ran out (WHAT: what was waited for).
+await() {
+	local i=$1 tries=$2 what=$3
+	shift 3
+	for _ in $(seq 1 "$tries"); do
+		if "$@"; then return; fi
+		running "$i" || { echo "natslocal: node $i stopped:" >&2; tail -n 5 "$dir/n$i/log" >&2; return 1; }
 		sleep 0.05
 	done
-	echo "natslocal: node $1 is not ready after a minute (GET /healthz on $((port + 200 + $1 - 1)))" >&2
+	echo "natslocal: node $i: $what" >&2
 	return 1
+}
+
+# serving I: whether node I takes clients (and routes, in a cluster).
+serving() {
+	taken $((port + $1 - 1)) && { [ "$(nodes)" = 1 ] || taken $((port + 100 + $1 - 1)); }
+}
+
+# ready I: wait until node I is healthy, a minute at most.
+ready() {
+	await "$1" 1200 "not ready after a minute (GET /healthz on $((port + 200 + $1 - 1)))" healthy "$1"
 }
 
 # launch I: start node I and wait until it serves clients (and routes,
@@ -99,13 +109,7 @@ launch() {
 	srv=$(server)
 	(cd "$dir/n$i" && exec "$srv" -c "$dir/n$i/nats.conf" >> "$dir/n$i/log" 2>&1) &
 	echo $! > "$dir/n$i/pid"
-	for _ in $(seq 1 200); do
-		if taken $((port + i - 1)) && { [ "$(nodes)" = 1 ] || taken $((port + 100 + i - 1)); }; then return; fi
-		running "$i" || { echo "natslocal: node $i did not start:" >&2; tail -n 5 "$dir/n$i/log" >&2; return 1; }
-		sleep 0.05
-	done
-	echo "natslocal: node $i does not answer on $((port + i - 1))" >&2
-	return 1
+	await "$i" 200 "does not answer on $((port + i - 1))" serving "$i"
 }
 
 # pick N: a random port below the ephemeral range whose ports for N

@@ -30,19 +30,14 @@ export SKY_S3_PATH_STYLE=true
 EOV
 }
 
+. "$root/scripts/gobin.sh"
+
 gw() {
 	if command -v versitygw > /dev/null; then
 		command -v versitygw
 		return
 	fi
-	local bin
-	bin=$(go env GOBIN)
-	[ -n "$bin" ] || bin=$(go env GOPATH)/bin
-	if [ ! -x "$bin/versitygw" ]; then
-		echo "s3local: installing versitygw $version" >&2
-		go install "github.com/versity/versitygw/cmd/versitygw@$version"
-	fi
-	echo "$bin/versitygw"
+	gobin versitygw github.com/versity/versitygw/cmd/versitygw "$version"
 }
 
 running() { [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2> /dev/null; }
