@@ -29,6 +29,20 @@ jqaws='select(.Network) | {version: 2, "account-id": "-", "interface-id": .NodeT
 	start: (.LastUpdateMetric.Start / 1000 | floor), end: (.LastUpdateMetric.Last / 1000 | floor),
 	action: "ACCEPT", "log-status": "OK", Tag}'
 
+# measure INPUT CMD...: run CMD reading INPUT, its stderr kept in
+# $work/stderr; sets secs (wall clock), rss (KiB), user and sys (CPU
+# seconds of CMD and its children) and returns CMD's status.
+measure() {
+	local input=$1 start end status=0
+	shift
+	start=$(date +%s%N)
+	/usr/bin/time -o "$work/time" -f '%M %U %S' "$@" < "$input" > /dev/null 2> "$work/stderr" || status=$?
+	end=$(date +%s%N)
+	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
+	read -r rss user sys < <(tail -n 1 "$work/time")
+	return $status
+}
+
 # run KEY NAME INPUT CMD...: time CMD reading INPUT, print a table row and
 # keep its flows/s under KEY (and its CPU microseconds a flow, user and
 # system, of the command and its children). INPUT holds one flow a line unless flows_in
@@ -37,14 +51,10 @@ declare -A rate cpu
 run() {
 	local key=$1 name=$2 input=$3
 	shift 3
-	local flows bytes start end secs rss
+	local flows bytes
 	flows=${flows_in:-$(wc -l < "$input")}
 	bytes=$(stat -c %s "$input")
-	start=$(date +%s%N)
-	/usr/bin/time -o "$work/time" -f '%M %U %S' "$@" < "$input" > /dev/null 2> "$work/stderr" || true
-	end=$(date +%s%N)
-	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
-	read -r rss user sys < <(tail -n 1 "$work/time")
+	measure "$input" "$@" || true
 	cpu[$key]=$(echo "scale=2; ($user + $sys) * 1000000 / $flows" | bc)
 	rate[$key]=$(echo "$flows / $secs" | bc)
 	printf '| %-44s | %9s | %7s | %7s |\n' "$name" "${rate[$key]}" \
@@ -297,17 +307,14 @@ echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 6
 # thread over the AWS objects, Parquet against text.
 "$bin/sky-genflows" -n 100000 > "$work/pq-generated.ndjson"
 "$bin/sky-genflows" -n 100000 --repeat testdata/flows/recorded.ndjson > "$work/pq-recorded.ndjson"
-# pqbatch FORMAT INPUT SPOOL [FLAGS...]: sky-batch into SPOOL; sets secs, rss
+# pqbatch FORMAT INPUT SPOOL [FLAGS...]: sky-batch into SPOOL on one
+# core; sets secs and rss (measure).
 pqbatch() {
-	local format=$1 input=$2 spool=$3 start end
+	local format=$1 input=$2 spool=$3
 	shift 3
 	rm -rf "$spool"
-	start=$(date +%s%N)
-	GOMAXPROCS=1 /usr/bin/time -o "$work/time" -f '%M' "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 \
-		--format "$format" "$@" < "$input" > /dev/null
-	end=$(date +%s%N)
-	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
-	rss=$(echo "scale=1; $(tail -n 1 "$work/time") / 1024" | bc)
+	GOMAXPROCS=1 measure "$input" "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 --format "$format" "$@" ||
+		{ cat "$work/stderr" >&2; exit 1; }
 }
 echo
 echo "| records | flows | records | gzip text bytes | Parquet bytes | Parquet/text | text rec/s | Parquet rec/s | Parquet/text rate | Parquet max RSS MiB |"
@@ -326,7 +333,7 @@ for src in generated recorded; do
 		psize=$(cat "$work/pq-parquet"/ready/* | wc -c)
 		trate=$(echo "$records / $tsecs" | bc) prate=$(echo "$records / $secs" | bc)
 		printf '| %s | %s | %d | %d | %d | %s | %d | %d | %s | %s |\n' "$kind" "$src" "$records" "$tsize" "$psize" \
-			"$(echo "scale=3; $psize / $tsize" | bc)" "$trate" "$prate" "$(echo "scale=2; $prate / $trate" | bc)" "$rss"
+			"$(echo "scale=3; $psize / $tsize" | bc)" "$trate" "$prate" "$(echo "scale=2; $prate / $trate" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
 		if [ "$kind/$src" = awsflowlogs/generated ]; then
 			pqbatch awsflowlogs-parquet "$work/pq.ndjson" "$work/pq-bloom" --parquet-bloom
 			bloomsize=$(cat "$work/pq-bloom"/ready/* | wc -c) awssize=$psize
