@@ -482,19 +482,10 @@ func must[T any](v T, err error) T {
 // TestDocsDefaults: a default the docs give as "`--flag` (VALUE)" is the
 // default --help gives for that flag, in a tool that has it.
 func TestDocsDefaults(t *testing.T) {
-	prefix := installed(t)
-	tools, _ := filepath.Glob(filepath.Join(prefix, "bin", "sky-*"))
 	helpDefault := regexp.MustCompile(`^\s+--([a-z0-9-]+)\b.*\(default: ([^)]*)\)`)
 	defaults := map[string][]string{} // flag: each tool's default
-	var helps [][]string
-	for _, tool := range tools {
-		helps = append(helps, []string{tool, "--help"})
-	}
-	nats := filepath.Join(prefix, "bin", "sky-nats")
-	helps = append(helps, []string{nats, "publish", "--help"}, []string{nats, "consume", "--help"})
-	for _, help := range helps {
-		out, _ := exec.Command(help[0], help[1:]...).Output()
-		for _, l := range strings.Split(string(out), "\n") {
+	for _, help := range helps(t) {
+		for _, l := range strings.Split(help, "\n") {
 			if m := helpDefault.FindStringSubmatch(l); m != nil {
 				defaults[m[1]] = append(defaults[m[1]], strings.Trim(m[2], `"`))
 			}
@@ -537,33 +528,50 @@ func sameDefault(doc, help string) bool {
 	return false
 }
 
+// helps are the --help of every installed tool and sky-nats command, by
+// command line ("sky-batch", "sky-nats publish").
+func helps(t *testing.T) map[string]string {
+	t.Helper()
+	prefix := installed(t)
+	tools, _ := filepath.Glob(filepath.Join(prefix, "bin", "sky-*"))
+	lines := [][]string{{"sky-nats", "publish"}, {"sky-nats", "consume"}}
+	for _, tool := range tools {
+		lines = append(lines, []string{filepath.Base(tool)})
+	}
+	out := map[string]string{}
+	for _, line := range lines {
+		help, err := exec.Command(filepath.Join(prefix, "bin", line[0]), append(line[1:], "--help")...).Output()
+		if err != nil {
+			t.Fatalf("%s --help: %v", strings.Join(line, " "), err)
+		}
+		out[strings.Join(line, " ")] = string(help)
+	}
+	return out
+}
+
 // TestEveryFlagHasAVariable: as README says, every flag of a pipeline's
 // tools has a SKY_* variable, but --help, --version and sky-s3put's
 // one-shot flags; the test tools (sky-genflows, sky-analyzer-sim) have
 // flags alone.
 func TestEveryFlagHasAVariable(t *testing.T) {
-	prefix := installed(t)
 	oneShot := map[string]bool{"help": true, "version": true, "check": true, "key": true, "content-type": true, "create-bucket": true}
 	flag := regexp.MustCompile(`^\s+--([a-z0-9-]+)`)
-	for _, help := range [][]string{{"sky-flows"}, {"sky-classify"}, {"sky-filter"}, {"sky-transform"}, {"sky-batch"}, {"sky-s3put"},
-		{"sky-encode"}, {"sky-prom"}, {"sky-nats", "publish"}, {"sky-nats", "consume"}} {
-		out, err := exec.Command(filepath.Join(prefix, "bin", help[0]), append(help[1:], "--help")...).Output()
-		if err != nil {
-			t.Fatalf("%s --help: %v", help, err)
-		}
+	all := helps(t)
+	for _, tool := range []string{"sky-flows", "sky-classify", "sky-filter", "sky-transform", "sky-batch", "sky-s3put",
+		"sky-encode", "sky-prom", "sky-nats publish", "sky-nats consume"} {
 		flags := 0
-		for _, l := range strings.Split(string(out), "\n") {
+		for _, l := range strings.Split(all[tool], "\n") {
 			m := flag.FindStringSubmatch(l)
 			if m == nil {
 				continue
 			}
 			flags++
 			if !strings.Contains(l, "[$SKY_") && !oneShot[m[1]] {
-				t.Errorf("%s --%s has no SKY_* variable", strings.Join(help, " "), m[1])
+				t.Errorf("%s --%s has no SKY_* variable", tool, m[1])
 			}
 		}
 		if flags < 3 {
-			t.Errorf("%s --help: %d flags read: the pattern no longer reads them", strings.Join(help, " "), flags)
+			t.Errorf("%s --help: %d flags read: the pattern no longer reads them", tool, flags)
 		}
 	}
 }

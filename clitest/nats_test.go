@@ -3,7 +3,6 @@ package clitest
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,9 +14,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // natsCluster starts a three-node JetStream cluster with
@@ -182,22 +178,7 @@ func TestNatsStoreWorkers(t *testing.T) {
 	}
 
 	// Everything delivered and acknowledged: the workers may stop.
-	nc, err := nats.Connect(url)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, _ := jetstream.New(nc)
-	waitUntil(t, "the consumer to have nothing pending", func() bool {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		c, err := js.Consumer(ctx, "FLOWS", "store")
-		if err != nil {
-			return false
-		}
-		info, err := c.Info(ctx)
-		return err == nil && info.NumPending == 0 && info.NumAckPending == 0
-	})
+	waitUntil(t, "the consumer to have nothing pending", func() bool { return consumed(url, "store") })
 	for _, w := range workers[1:] {
 		w.signal(t, "sky-nats", syscall.SIGTERM)
 		if err := w.wait(t); err != nil {

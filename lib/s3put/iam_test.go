@@ -163,11 +163,7 @@ func TestIBMAPIKey(t *testing.T) {
 	if code != 0 || strings.Contains(errs, "401") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	n := 0
-	for _, recs := range stored(t, name) {
-		n += len(recs)
-	}
-	if n != 3000 {
+	if n := storedRecords(t, name); n != 3000 {
 		t.Errorf("%d records stored, want 3000", n)
 	}
 	if iam.tokens() < 2 {

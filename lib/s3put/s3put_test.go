@@ -132,6 +132,16 @@ func spooled(t *testing.T, n int, args ...string) ([]byte, string) {
 	return out.Bytes(), dir
 }
 
+// storedRecords counts the records of a bucket's objects.
+func storedRecords(t *testing.T, name string) int {
+	t.Helper()
+	n := 0
+	for _, recs := range stored(t, name) {
+		n += len(recs)
+	}
+	return n
+}
+
 // stored lists a bucket and reads every object's records.
 func stored(t *testing.T, name string) map[string][]string {
 	t.Helper()
@@ -212,11 +222,7 @@ func TestOutage(t *testing.T) {
 	if code != 0 || !strings.Contains(errs, "store unreachable") {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	n := 0
-	for _, recs := range stored(t, name) {
-		n += len(recs)
-	}
-	if n != 2000 {
+	if n := storedRecords(t, name); n != 2000 {
 		t.Fatalf("%d records stored after the outage, want 2000", n)
 	}
 	spoolEmpty(t, dir)
