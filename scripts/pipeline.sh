@@ -69,8 +69,10 @@ pipeline() {
 	done
 	start last
 	exec 3<&-
-	trap 'kill -TERM "${pids[0]}" 2> /dev/null' TERM HUP
-	trap 'kill -INT "${pids[0]}" 2> /dev/null' INT
+	# The source may be gone already (the signal went to the whole process
+	# group): a failed kill must not end the script, which set -e would do.
+	trap 'kill -TERM "${pids[0]}" 2> /dev/null || true' TERM HUP
+	trap 'kill -INT "${pids[0]}" 2> /dev/null || true' INT
 	local i status=0 s
 	for i in "${!pids[@]}"; do
 		# A trapped signal ends wait early: wait again until the stage is gone.
