@@ -697,6 +697,36 @@ func TestZstd(t *testing.T) {
 	}
 }
 
+// TestParquetMaxBytes: a Parquet object, written on a goroutine of its
+// own, ends by --max-bytes once a row group of it is out; every record
+// is a row of one object.
+func TestParquetMaxBytes(t *testing.T) {
+	in := tagged(t, 30000)
+	spool := t.TempDir()
+	out, errs, code := run(t, in, "--spool", spool, "--format", "flows-parquet", "--group-by", "none", "--max-records", "1000000", "--max-bytes", "1")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ms := manifests(t, out)
+	rows := 0
+	for _, m := range ms {
+		f, err := os.Open(filepath.Join(spool, m.Path))
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, _ := f.Stat()
+		pf, err := parquet.OpenFile(f, st.Size())
+		if err != nil || pf.NumRows() != int64(m.Records) {
+			t.Fatalf("%s: %v, %d records", m.Key, err, m.Records)
+		}
+		rows += m.Records
+		f.Close()
+	}
+	if len(ms) < 2 || rows != 30000 {
+		t.Fatalf("%d objects, %d rows", len(ms), rows)
+	}
+}
+
 // TestParquet: --format flows-parquet makes .parquet objects, pages
 // compressed as --compress says and the object not (no Content-Encoding),
 // with the manifest and metadata of any object; every record is a row.

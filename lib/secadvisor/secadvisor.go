@@ -43,7 +43,7 @@ type Layer struct {
 
 // Record is a Security Advisor flow record.
 type Record struct {
-	UUID             string       `json:"UUID,omitempty"`
+	UUID             string       `json:"UUID,omitempty" parquet:"UUID,plain"`
 	LayersPath       string       `json:"LayersPath,omitempty"`
 	Version          string       `json:"Version,omitempty"`
 	Status           string       `json:"Status,omitempty"`

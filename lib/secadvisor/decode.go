@@ -1,0 +1,136 @@
+package secadvisor
+
+import (
+	"fmt"
+
+	jsoniter "github.com/json-iterator/go"
+
+	"github.com/skyflows/skyflows/lib/flow"
+	"github.com/skyflows/skyflows/lib/jsonscan"
+)
+
+// Decode reads a record from its JSON text in one pass, as flow.Decode
+// reads a flow, in a third less time than reflection took over the
+// recorded flows' records (sky-batch's profile): unknown fields are skipped,
+// null is the zero value, and a field of another type is an error that
+// names it. Context and Extend, which only enriched records hold, are
+// read by reflection.
+func Decode(data []byte, r *Record) error {
+	*r = Record{}
+	start := 0
+	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
+		start++
+	}
+	end, err := jsonscan.Walk(data, start, func(m jsonscan.Member) (int, error) {
+		if m.Escaped {
+			key, _ := m.Name()
+			m.Key = []byte(key)
+		}
+		switch string(m.Key) {
+		case "Network":
+			return layer(&r.Network, data, m.Start, "Network")
+		case "Transport":
+			return layer(&r.Transport, data, m.Start, "Transport")
+		case "LastUpdateMetric":
+			return flow.ReadMetric(&r.LastUpdateMetric, data, m.Start, "LastUpdateMetric")
+		case "Metric":
+			return flow.ReadMetric(&r.Metric, data, m.Start, "Metric")
+		}
+		end, k, err := jsonscan.Skip(data, m.Start)
+		if err != nil {
+			return end, err
+		}
+		return end, r.scalar(string(m.Key), data[m.Start:end], k)
+	})
+	if err != nil {
+		return err
+	}
+	return jsonscan.End(data, end)
+}
+
+// scalar sets the field named key, whose value is v.
+func (r *Record) scalar(key string, v []byte, k jsonscan.Kind) error {
+	switch key {
+	case "UUID":
+		return flow.ReadString(&r.UUID, v, k, "UUID")
+	case "LayersPath":
+		return flow.ReadString(&r.LayersPath, v, k, "LayersPath")
+	case "Version":
+		return flow.ReadString(&r.Version, v, k, "Version")
+	case "Status":
+		return flow.ReadString(&r.Status, v, k, "Status")
+	case "FinishType":
+		return flow.ReadString(&r.FinishType, v, k, "FinishType")
+	case "Start":
+		return flow.ReadInt(&r.Start, v, k, "Start")
+	case "Last":
+		return flow.ReadInt(&r.Last, v, k, "Last")
+	case "UpdateCount":
+		return flow.ReadInt(&r.UpdateCount, v, k, "UpdateCount")
+	case "NodeType":
+		return flow.ReadString(&r.NodeType, v, k, "NodeType")
+	case "LogStatus":
+		return flow.ReadString(&r.LogStatus, v, k, "LogStatus")
+	case "Tag":
+		return flow.ReadString(&r.Tag, v, k, "Tag")
+	case "LinkID":
+		if k == jsonscan.Null {
+			return nil
+		}
+		r.LinkID = new(int64)
+		return flow.ReadInt(r.LinkID, v, k, "LinkID")
+	case "Context":
+		return reflected(&r.Context, v, "Context")
+	case "Extend":
+		return reflected(&r.Extend, v, "Extend")
+	}
+	return nil
+}
+
+// layer reads the Network or Transport layer at d[i]; null leaves dst nil.
+func layer(dst **Layer, d []byte, i int, name string) (int, error) {
+	if d[i] != '{' {
+		end, k, err := jsonscan.Skip(d, i)
+		if err == nil && k != jsonscan.Null {
+			err = fmt.Errorf("%s: want an object, got %s", name, k)
+		}
+		return end, err
+	}
+	l := &Layer{}
+	*dst = l
+	return jsonscan.Walk(d, i, func(m jsonscan.Member) (int, error) {
+		if m.Escaped {
+			key, _ := m.Name()
+			m.Key = []byte(key)
+		}
+		end, k, err := jsonscan.Skip(d, m.Start)
+		if err != nil {
+			return end, err
+		}
+		v := d[m.Start:end]
+		switch string(m.Key) {
+		case "Protocol":
+			err = flow.ReadString(&l.Protocol, v, k, "Protocol")
+		case "A":
+			err = flow.ReadString(&l.A, v, k, "A")
+		case "B":
+			err = flow.ReadString(&l.B, v, k, "B")
+		case "A_Name":
+			err = flow.ReadString(&l.AName, v, k, "A_Name")
+		case "B_Name":
+			err = flow.ReadString(&l.BName, v, k, "B_Name")
+		}
+		if err != nil {
+			err = fmt.Errorf("%s.%w", name, err)
+		}
+		return end, err
+	})
+}
+
+// reflected reads v into dst by reflection.
+func reflected(dst any, v []byte, name string) error {
+	if err := jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal(v, dst); err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}

@@ -1,0 +1,119 @@
+package secadvisor
+
+import (
+	"bytes"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+
+	jsoniter "github.com/json-iterator/go"
+
+	"github.com/skyflows/skyflows/lib/jsonscan"
+)
+
+// reference decodes as sky-batch did before Decode: by reflection,
+// field names matched as written.
+var reference = jsoniter.Config{CaseSensitive: true}.Froze()
+
+func records(tb testing.TB) [][]byte {
+	data, err := os.ReadFile("testdata/records.ndjson")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+}
+
+// TestDecode: every record of sky-transform's golden files, enriched
+// ones too, decodes as by reflection.
+func TestDecode(t *testing.T) {
+	for _, line := range records(t) {
+		var got, want Record
+		if err := Decode(line, &got); err != nil {
+			t.Fatalf("Decode(%s): %v", line, err)
+		}
+		if err := reference.Unmarshal(line, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Decode(%s):\n got %+v\nwant %+v", line, got, want)
+		}
+	}
+}
+
+// TestDecodeErrors: a value of another type is an error that names the
+// field; bad JSON is an error.
+func TestDecodeErrors(t *testing.T) {
+	for line, want := range map[string]string{
+		`{"UUID":1}`:                         "UUID: want a string, got number",
+		`{"Start":"x"}`:                      "Start: want a number, got string",
+		`{"Network":{"A":2}}`:                "Network.A: want a string, got number",
+		`{"Transport":[]}`:                   "Transport: want an object, got array",
+		`{"Metric":{"ABBytes":"1"}}`:         "Metric.ABBytes: want a number, got string",
+		`{"Extend":{"a":1}}`:                 "Extend:",
+		`{"LinkID":1.5}`:                     "LinkID: want an integer",
+		`{"UUID":"a"`:                        "unexpected end",
+		`{"UUID":"a"} x`:                     "after top-level value",
+		`{"Context":{"A":{"Type":3}}}`:       "Context:",
+		`{"Network":{"Protocol":"IPV4"}},{}`: "after top-level value",
+	} {
+		var r Record
+		err := Decode([]byte(line), &r)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Decode(%s): %v, want an error with %q", line, err, want)
+		}
+	}
+}
+
+// FuzzDecode checks Decode against reflection: where both decode a line,
+// they agree.
+func FuzzDecode(f *testing.F) {
+	for _, l := range records(f) {
+		f.Add(l)
+	}
+	f.Add([]byte(`{"Network":{"Protocol":"IPV4","A":"1.1.1.1"},"LinkID":null,"Extend":{"a":"b"}}`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		var got Record
+		if Decode(line, &got) != nil {
+			return
+		}
+		var want Record
+		if reference.Unmarshal(line, &want) != nil || repeatedKeys(line) {
+			return // reflection merges a repeated key into what it decoded first
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("Decode(%s):\n got %+v\nwant %+v", line, got, want)
+		}
+	})
+}
+
+// repeatedKeys reports whether an object of d, at any depth, has a key
+// twice.
+func repeatedKeys(d []byte) bool {
+	seen := map[string]bool{}
+	found := false
+	jsonscan.Members(d, func(m jsonscan.Member) error {
+		name, _ := m.Name()
+		found = found || seen[name] || (m.Kind == jsonscan.Object && repeatedKeys(d[m.Start:m.End]))
+		seen[name] = true
+		return nil
+	})
+	return found
+}
+
+func BenchmarkDecode(b *testing.B) {
+	lines := records(b)
+	var n int64
+	for _, l := range lines {
+		n += int64(len(l))
+	}
+	b.SetBytes(n)
+	for b.Loop() {
+		for _, l := range lines {
+			var r Record
+			if err := Decode(l, &r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
