@@ -14,10 +14,12 @@ build:
 
 # The test command of the README: what the tests need installed, lint,
 # each fuzz target for $(FUZZTIME) (new failing inputs land in
-# testdata/fuzz), then every test.
+# testdata/fuzz), then every test, and every benchmark once (so that
+# make bench still runs).
 test: deps lint
 	$(MAKE) --no-print-directory fuzz
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -timeout 10m -run '^$$' -bench . -benchtime 1x ./...
 
 # What the tests run besides Go: versitygw and nats-server (go install)
 # and DuckDB (npm), each installed once, with the caller's environment.

@@ -308,17 +308,18 @@ echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 6
 "$bin/sky-genflows" -n 100000 > "$work/pq-generated.ndjson"
 "$bin/sky-genflows" -n 100000 --repeat testdata/flows/recorded.ndjson > "$work/pq-recorded.ndjson"
 # pqbatch FORMAT INPUT SPOOL [FLAGS...]: sky-batch into SPOOL on one
-# core; sets secs and rss (measure).
+# core (on every core with procs=all); sets secs and rss (measure).
 pqbatch() {
 	local format=$1 input=$2 spool=$3
 	shift 3
 	rm -rf "$spool"
-	GOMAXPROCS=1 measure "$input" "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 --format "$format" "$@" ||
+	GOMAXPROCS=$([ "${procs:-1}" = all ] && nproc || echo 1) \
+		measure "$input" "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 --format "$format" "$@" ||
 		{ cat "$work/stderr" >&2; exit 1; }
 }
 echo
-echo "| records | flows | records | gzip text bytes | Parquet bytes | Parquet/text | text rec/s | Parquet rec/s | Parquet/text rate | Parquet max RSS MiB |"
-echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| records | flows | records | gzip text bytes | Parquet bytes | Parquet/text | text rec/s | Parquet rec/s | Parquet/text rate | same on $(nproc) cores | Parquet max RSS MiB |"
+echo "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for src in generated recorded; do
 	for kind in flows secadvisor awsflowlogs vpclogs; do
 		case $kind in
@@ -330,10 +331,14 @@ for src in generated recorded; do
 		pqbatch "$text" "$work/pq.ndjson" "$work/pq-text"
 		tsecs=$secs tsize=$(cat "$work/pq-text"/ready/* | wc -c)
 		pqbatch "$kind-parquet" "$work/pq.ndjson" "$work/pq-parquet"
-		psize=$(cat "$work/pq-parquet"/ready/* | wc -c)
-		trate=$(echo "$records / $tsecs" | bc) prate=$(echo "$records / $secs" | bc)
-		printf '| %s | %s | %d | %d | %d | %s | %d | %d | %s | %s |\n' "$kind" "$src" "$records" "$tsize" "$psize" \
-			"$(echo "scale=3; $psize / $tsize" | bc)" "$trate" "$prate" "$(echo "scale=2; $prate / $trate" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
+		psize=$(cat "$work/pq-parquet"/ready/* | wc -c) psecs=$secs prss=$rss
+		procs=all pqbatch "$text" "$work/pq.ndjson" "$work/pq-text2"
+		tsecs2=$secs
+		procs=all pqbatch "$kind-parquet" "$work/pq.ndjson" "$work/pq-parquet2"
+		trate=$(echo "$records / $tsecs" | bc) prate=$(echo "$records / $psecs" | bc)
+		printf '| %s | %s | %d | %d | %d | %s | %d | %d | %s | %s | %s |\n' "$kind" "$src" "$records" "$tsize" "$psize" \
+			"$(echo "scale=3; $psize / $tsize" | bc)" "$trate" "$prate" "$(echo "scale=2; $tsecs / $psecs" | bc)" \
+			"$(echo "scale=2; $tsecs2 / $secs" | bc)" "$(echo "scale=1; $prss / 1024" | bc)"
 		if [ "$kind/$src" = awsflowlogs/generated ]; then
 			pqbatch awsflowlogs-parquet "$work/pq.ndjson" "$work/pq-bloom" --parquet-bloom
 			bloomsize=$(cat "$work/pq-bloom"/ready/* | wc -c) awssize=$psize

@@ -6,7 +6,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 
 	jsoniter "github.com/json-iterator/go"
 	"github.com/parquet-go/parquet-go"
@@ -129,25 +128,13 @@ type sink struct {
 	err        error
 	groupBytes int64
 	flushed    int64
-	out        counted
+	out        stage.Counter
 	done       chan error // the running write's end; nil when none runs
-}
-
-// counted is the output, and how many bytes went to it.
-type counted struct {
-	w io.Writer
-	n atomic.Int64
-}
-
-func (c *counted) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 // Written is the size of what went to the output so far; the caller may
 // ask while rows are being written.
-func (s *sink) Written() int64 { return s.out.n.Load() }
+func (s *sink) Written() int64 { return s.out.N.Load() }
 
 // sizer is a Parquet writer, generic or not.
 type sizer interface {
@@ -213,7 +200,7 @@ func (s *sink) finish(held int, flush func() error, w io.Closer) error {
 // addresses are the paths of T's address columns.
 func newStructParquet[T any](decode func([]byte, *T) error, addresses ...[]string) func(io.Writer, Options) Encoder {
 	return func(w io.Writer, o Options) Encoder {
-		return &structParquet[T]{sink: sink{groupBytes: rowGroupBytes, out: counted{w: w}}, o: o, decode: decode, addresses: addresses,
+		return &structParquet[T]{sink: sink{groupBytes: rowGroupBytes, out: stage.Counter{W: w}}, o: o, decode: decode, addresses: addresses,
 			rows: make([]T, 0, rowBatch), spare: make([]T, 0, rowBatch)}
 	}
 }
@@ -316,7 +303,7 @@ var awsTypes = map[string]parquet.Node{
 }
 
 func newAWSParquet(w io.Writer, o Options) Encoder {
-	return &awsParquet{sink: sink{groupBytes: awsRowGroupBytes, out: counted{w: w}}, o: o}
+	return &awsParquet{sink: sink{groupBytes: awsRowGroupBytes, out: stage.Counter{W: w}}, o: o}
 }
 
 // open makes the schema from the first record's fields, which must be

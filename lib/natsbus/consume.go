@@ -47,7 +47,7 @@ func runConsume(ctx context.Context, args []string, in io.Reader, out, errw io.W
 // consumer writes messages out and acknowledges each once the next
 // process read it: what a pipe still holds (FIONREAD) was not read.
 type consumer struct {
-	out      *countingFile
+	out      *stage.Counter
 	w        *bufio.Writer
 	unread   func() int  // bytes written and not read yet
 	gone     func() bool // the reader closed its end
@@ -65,18 +65,6 @@ type consumer struct {
 type written struct {
 	msg jetstream.Msg
 	end int64 // output offset after it
-}
-
-// countingFile counts the bytes written through.
-type countingFile struct {
-	w io.Writer
-	n int64
-}
-
-func (c *countingFile) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n += int64(n)
-	return n, err
 }
 
 func consume(c *cli.Context, out, errw io.Writer) error {
@@ -107,7 +95,7 @@ func consume(c *cli.Context, out, errw io.Writer) error {
 		return err
 	}
 	k := &consumer{ackWait: cfg.AckWait, quiet: quiet, errw: errw, started: time.Now(), progress: time.Now()}
-	k.out = &countingFile{w: out}
+	k.out = &stage.Counter{W: out}
 	k.w = bufio.NewWriterSize(k.out, 256<<10)
 	k.unread, k.gone = unreadOf(out), readerGoneOf(out)
 	m := metrics.New(name + " consume")
@@ -240,7 +228,7 @@ func (k *consumer) write(msg jetstream.Msg) error {
 	if len(data) == 0 || data[len(data)-1] != '\n' {
 		k.w.WriteByte('\n')
 	}
-	k.pending = append(k.pending, written{msg: msg, end: k.out.n + int64(k.w.Buffered())})
+	k.pending = append(k.pending, written{msg: msg, end: k.out.N.Load() + int64(k.w.Buffered())})
 	k.outN.Add(1)
 	return nil
 }
@@ -248,7 +236,7 @@ func (k *consumer) write(msg jetstream.Msg) error {
 // ackRead acknowledges the messages the reader read; those waiting in
 // the pipe longer than half the ack wait are said in progress.
 func (k *consumer) ackRead() {
-	read := k.out.n - int64(k.unread())
+	read := k.out.N.Load() - int64(k.unread())
 	n := 0
 	for n < len(k.pending) && k.pending[n].end <= read {
 		k.pending[n].msg.Ack()

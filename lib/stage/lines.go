@@ -220,7 +220,7 @@ func (lp *loop) instrument() *metrics.Set {
 	m.Count("records_bad_total", "Bad input lines, rejected.", &lp.stats.Bad)
 	m.Count("records_unwritten_total", "Records read and not written because the stage stopped on an error.", &lp.stats.Unwritten)
 	m.Count("input_bytes_total", "Bytes of input handled.", &lp.bytesIn)
-	m.Count("output_bytes_total", "Bytes written out.", &lp.written.n)
+	m.Count("output_bytes_total", "Bytes written out.", &lp.written.N)
 	if i, ok := lp.proc.(Instrumented); ok {
 		i.Instrument(m)
 	}
@@ -265,7 +265,7 @@ type loop struct {
 	fail    bool
 	quiet   bool
 	stats   Stats
-	written *countingWriter // what reached the output
+	written *Counter // what reached the output
 	out     *bufio.Writer
 	// ends are the output offsets at which the records emitted since the
 	// last flush end, so that a failed write tells which were lost.
@@ -306,15 +306,16 @@ func (s *Stats) set(c counts) {
 	s.Unwritten.Store(c.unwritten)
 }
 
-// countingWriter counts the bytes w took.
-type countingWriter struct {
-	w io.Writer
-	n atomic.Int64 // read by the metrics too
+// Counter is a writer that counts the bytes W took; N may be read while
+// writes go on (by the metrics, or a stage's other goroutine).
+type Counter struct {
+	W io.Writer
+	N atomic.Int64
 }
 
-func (c *countingWriter) Write(p []byte) (int, error) {
-	n, err := c.w.Write(p)
-	c.n.Add(int64(n))
+func (c *Counter) Write(p []byte) (int, error) {
+	n, err := c.W.Write(p)
+	c.N.Add(int64(n))
 	return n, err
 }
 
@@ -326,7 +327,7 @@ func (l Lines) run(c *cli.Context, in io.Reader, out, errw io.Writer) error {
 	}
 	IgnoreSIGPIPE()
 	GrowPipe(out)
-	written := &countingWriter{w: out}
+	written := &Counter{W: out}
 	lp := &loop{name: l.Name, errw: errw, fail: policy == OnErrorFail, quiet: c.Bool("quiet"), written: written,
 		out: bufio.NewWriterSize(written, writeBuffer), quit: make(chan struct{})}
 	if l.OneShot != nil {
@@ -722,7 +723,7 @@ func (lp *loop) records(c *chunk) error {
 			return fmt.Errorf("line %d: %w", l.num, err)
 		case emitted:
 			lp.stats.Out.Add(1)
-			lp.wrote(lp.written.n.Load() + int64(lp.out.Buffered()))
+			lp.wrote(lp.written.N.Load() + int64(lp.out.Buffered()))
 		default:
 			lp.stats.Dropped.Add(1)
 		}
@@ -744,7 +745,7 @@ func (lp *loop) wrote(end int64) {
 // delivered is how many of the records in ends got out: their output
 // ends within what the output took.
 func (lp *loop) delivered() int {
-	n, _ := slices.BinarySearch(lp.ends, lp.written.n.Load()+1)
+	n, _ := slices.BinarySearch(lp.ends, lp.written.N.Load()+1)
 	return n
 }
 

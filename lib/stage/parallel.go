@@ -211,7 +211,7 @@ func (wk *worker) run(c *chunk) {
 // writeChunk writes out what a stateless processor made of a chunk, with
 // its rejected lines reported in their place.
 func (lp *loop) writeChunk(c *chunk) error {
-	base := lp.written.n.Load() + int64(lp.out.Buffered())
+	base := lp.written.N.Load() + int64(lp.out.Buffered())
 	out := c.out.Bytes()
 	from, lines, kept := 0, 0, 0
 	for _, b := range c.bad {

@@ -299,7 +299,7 @@ func benchmarkEnrich(b *testing.B, input []byte, nodes int, enrich bool) {
 		if enrich {
 			o.Enrich = &secadvisor.Enricher{Cache: cache}
 		}
-		code := stage.Lines{Name: "bench", Open: func(_ *cli.Context, w *bufio.Writer) (stage.Processor, error) {
+		code := stage.Lines{Name: "bench", Does: does, Open: func(_ *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			return newProcessor(secadvisor.New(o), w, io.Discard, "secadvisor").staged(), nil
 		}}.Run([]string{"bench", "-q"}, bytes.NewReader(input), out, io.Discard)
 		if code != 0 {

@@ -73,6 +73,9 @@ func names() []string {
 	return n
 }
 
+// does is what the stage does beyond its records (stage.Lines.Does).
+const does = stage.Prepares | stage.Prefetches | stage.Reports
+
 // Run is the sky-transform command.
 func Run(args []string, in io.Reader, out, errw io.Writer) int {
 	errw = &stage.LockedWriter{W: errw} // the topology's subscription reports too
@@ -94,7 +97,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Name:  "sky-transform",
 		Usage: "turn Skydive flows into secadvisor, AWS VPC flow logs or IBM VPC flow logs records",
 		Flags: flags,
-		Does:  stage.Prepares | stage.Prefetches | stage.Reports,
+		Does:  does,
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			name := c.String("to")
 			if name == "none" {
