@@ -31,16 +31,22 @@ import (
 // returns its port once it takes connections.
 func server(t *testing.T, conf string) int {
 	t.Helper()
-	srv := filepath.Join(must(exec.Command("go", "env", "GOPATH").Output()), "bin", "nats-server")
-	if _, err := os.Stat(srv); err != nil {
-		srv = "nats-server"
-	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	port := ln.Addr().(*net.TCPAddr).Port
 	ln.Close()
+	return serverOn(t, port, conf)
+}
+
+// serverOn is server on port.
+func serverOn(t *testing.T, port int, conf string) int {
+	t.Helper()
+	srv := filepath.Join(must(exec.Command("go", "env", "GOPATH").Output()), "bin", "nats-server")
+	if _, err := os.Stat(srv); err != nil {
+		srv = "nats-server"
+	}
 	dir := t.TempDir()
 	file := filepath.Join(dir, "server.conf")
 	os.WriteFile(file, fmt.Appendf(nil, conf, port, filepath.Join(dir, "js")), 0o600)
@@ -75,6 +81,38 @@ func run(args ...string) (int, string) {
 	var errw bytes.Buffer
 	code := Run(append([]string{"sky-nats"}, args...), strings.NewReader(`{"UUID":"a","Tag":"t"}`+"\n"), io.Discard, &errw)
 	return code, errw.String()
+}
+
+// TestConnectLater: sky-nats started before any server answers keeps
+// trying, and publishes once one does.
+func TestConnectLater(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	done := make(chan string, 1)
+	go func() {
+		code, errs := run("publish", "--server", fmt.Sprintf("nats://127.0.0.1:%d", port), "--create-stream", "L", "--subject", "l.{Tag}")
+		done <- fmt.Sprintf("exit %d: %s", code, errs)
+	}()
+	// Its first attempt reaches a port that answers nothing; then a server
+	// takes the port.
+	c, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Close()
+	ln.Close()
+	select {
+	case res := <-done:
+		t.Fatalf("sky-nats ended before a server answered: %s", res)
+	default:
+	}
+	serverOn(t, port, "listen: 127.0.0.1:%d\njetstream { store_dir: %q }\n")
+	if res := <-done; !strings.HasPrefix(res, "exit 0") || !strings.Contains(res, "out 1 ") {
+		t.Errorf("%s", res)
+	}
 }
 
 // TestCredentials: a server that wants a password refuses a wrong one

@@ -100,24 +100,43 @@ func connect(ctx context.Context, c *cli.Context, errw io.Writer, quiet bool) (*
 	if c.String("cert") != "" || c.String("key") != "" {
 		opts = append(opts, nats.ClientCert(c.String("cert"), c.String("key")))
 	}
+	// Connected, or refused for good (credentials, TLS), or still trying:
+	// the client says which as each attempt ends.
+	connected, failed := make(chan struct{}, 1), make(chan error, 1)
+	opts = append(opts,
+		nats.ConnectHandler(func(*nats.Conn) {
+			select {
+			case connected <- struct{}{}:
+			default:
+			}
+		}),
+		nats.ReconnectErrHandler(func(_ *nats.Conn, err error) {
+			if err != nil && refused(err) {
+				select {
+				case failed <- err:
+				default:
+				}
+			}
+		}))
+	servers := redactList(c.String("server"))
 	nc, err := nats.Connect(c.String("server"), opts...)
 	if err != nil {
-		return nil, fmt.Errorf("nats %s: %w", redactList(c.String("server")), err)
+		return nil, fmt.Errorf("nats %s: %w", servers, err)
 	}
-	// Connected, or refused for good (credentials), or still trying.
-	for !nc.IsConnected() {
-		if err := nc.LastError(); err != nil && refused(err) {
-			nc.Close()
-			return nil, fmt.Errorf("nats %s: %w", redactList(c.String("server")), err)
-		}
-		select {
-		case <-ctx.Done():
-			nc.Close()
-			return nil, fmt.Errorf("nats %s: stopped before a server answered", redactList(c.String("server")))
-		case <-time.After(50 * time.Millisecond):
-		}
+	if err := nc.LastError(); err != nil && refused(err) { // the first attempt
+		nc.Close()
+		return nil, fmt.Errorf("nats %s: %w", servers, err)
 	}
-	return nc, nil
+	select {
+	case <-connected:
+		return nc, nil
+	case err := <-failed:
+		nc.Close()
+		return nil, fmt.Errorf("nats %s: %w", servers, err)
+	case <-ctx.Done():
+		nc.Close()
+		return nil, fmt.Errorf("nats %s: stopped before a server answered", servers)
+	}
 }
 
 // refused tells the errors no retry mends: credentials, permissions, TLS.
