@@ -160,11 +160,18 @@ func (s *sink) fail(err error) error {
 	return s.err
 }
 
-// start runs write on the writer's goroutine; the previous write must
-// have ended (wait).
-func (s *sink) start(write func() error) {
+// handOff starts writing the rows decoded on the writer's goroutine,
+// once the previous write ended, and takes the other batch (spare) for
+// the next ones.
+func handOff[R any](s *sink, rows, spare *[]R, write func([]R) error) error {
+	if err := s.wait(); err != nil {
+		return err
+	}
+	batch := *rows
+	*rows, *spare = (*spare)[:0], batch
 	s.done = make(chan error, 1)
-	go func() { s.done <- write() }()
+	go func() { s.done <- write(batch) }()
+	return nil
 }
 
 // wait lets the running write end.
@@ -236,22 +243,14 @@ func (e *structParquet[T]) Record(raw []byte) error {
 	return nil
 }
 
-// flush starts writing the rows decoded, and takes the other batch for
-// the next ones.
 func (e *structParquet[T]) flush() error {
-	if err := e.wait(); err != nil {
-		return err
-	}
-	rows := e.rows
-	e.rows, e.spare = e.spare[:0], rows
-	e.start(func() error {
+	return handOff(&e.sink, &e.rows, &e.spare, func(rows []T) error {
 		if _, err := e.w.Write(rows); err != nil {
 			return err
 		}
 		clear(rows)
 		return e.wrote(e.w)
 	})
-	return nil
 }
 
 // Close writes what is left and the footer; a file without records has
@@ -439,18 +438,12 @@ func awsValue(field string, raw []byte, kind jsonscan.Kind) (parquet.Value, erro
 }
 
 func (e *awsParquet) flush() error {
-	if err := e.wait(); err != nil {
-		return err
-	}
-	rows := e.rows
-	e.rows, e.spare = e.spare[:0], rows
-	e.start(func() error {
+	return handOff(&e.sink, &e.rows, &e.spare, func(rows []parquet.Row) error {
 		if _, err := e.w.WriteRows(rows); err != nil {
 			return err
 		}
 		return e.wrote(e.w)
 	})
-	return nil
 }
 
 // Close writes what is left and the footer; without a record, whose
