@@ -45,15 +45,16 @@ measure() {
 
 # run KEY NAME INPUT CMD...: time CMD reading INPUT, print a table row and
 # keep its flows/s under KEY (and its CPU microseconds a flow, user and
-# system, of the command and its children). INPUT holds one flow a line unless flows_in
-# says how many.
+# system, of the command and its children). INPUT holds one flow a line
+# unless flows_in says how many, and its size is the bytes handled unless
+# bytes_in says.
 declare -A rate cpu
 run() {
 	local key=$1 name=$2 input=$3
 	shift 3
 	local flows bytes
 	flows=${flows_in:-$(wc -l < "$input")}
-	bytes=$(stat -c %s "$input")
+	bytes=${bytes_in:-$(stat -c %s "$input")}
 	measure "$input" "$@" || true
 	cpu[$key]=$(echo "scale=2; ($user + $sys) * 1000000 / $flows" | bc)
 	rate[$key]=$(echo "$flows / $secs" | bc)
@@ -107,18 +108,9 @@ kill "$scraper" 2> /dev/null || true
 live() {
 	local key=$1 name=$2 sink=$3 port=$4
 	"$bin/sky-analyzer-sim" --listen "127.0.0.1:$port" -n "$n" --exit 2> "$work/sim.err" &
-	local start end rss
-	start=$(date +%s%N)
-	/usr/bin/time -o "$work/time" -f '%M' "$bin/sky-flows" -q --analyzer "127.0.0.1:$port" \
-		--max-retries 1 --max-backoff 50ms --buffer-dir "$work/buffer" 2> "$work/stderr" | sh -c "$sink" || true
-	end=$(date +%s%N)
+	flows_in=$n bytes_in=$(stat -c %s "$work/flows.ndjson") run "$key" "$name" /dev/null sh -c \
+		"'$bin/sky-flows' -q --analyzer 127.0.0.1:$port --max-retries 1 --max-backoff 50ms --buffer-dir '$work/buffer' | $sink"
 	wait
-	rss=$(tail -n 1 "$work/time")
-	local secs
-	secs=$(echo "scale=4; ($end - $start) / 1000000000" | bc)
-	rate[$key]=$(echo "$n / $secs" | bc)
-	printf '| %-44s | %9s | %7s | %7s |\n' "$name" "${rate[$key]}" \
-		"$(echo "scale=1; $(stat -c %s "$work/flows.ndjson") / 1000000 / $secs" | bc)" "$(echo "scale=1; $rss / 1024" | bc)"
 	grep -q "out $n dropped 0" "$work/stderr" || { echo "sky-flows lost flows:"; cat "$work/stderr"; }
 }
 live flows-live "sky-flows live from sky-analyzer-sim" "cat > /dev/null" 18481
