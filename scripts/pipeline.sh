@@ -42,7 +42,8 @@ export GOMAXPROCS=${GOMAXPROCS:-1}
 # SIGINT, SIGTERM or SIGHUP, to the process group or to this script
 # alone, goes to the source (the first stage), which closes its output:
 # every later stage finishes and flushes, and the script exits 0. A stage
-# that fails is named, and the script exits with its status.
+# that fails is named, and the script exits with its status (unless bash
+# lost it, which it says: the stage's own stderr tells).
 pipeline() {
 	local pids=() names=() stage=() n=0 word
 	if [ "$source" = nats ] && [ "$1" = sky-flows ]; then
@@ -79,7 +80,13 @@ pipeline() {
 		while kill -0 "${pids[$i]}" 2> /dev/null; do wait "${pids[$i]}" || true; done
 		s=0
 		wait "${pids[$i]}" || s=$?
-		if [ $s -ne 0 ]; then
+		# bash loses the status of a stage that ends while a trap runs now
+		# and then (wait says -1; 14 times in 200 when every stage ends at
+		# a process group's signal, hangup.txtar): its own stderr said
+		# whether it failed.
+		if [ "$s" -lt 0 ]; then
+			echo "$0: ${names[$i]} (stage $((i + 1)) of ${#pids[@]}) ended; bash lost its exit status" >&2
+		elif [ "$s" -ne 0 ]; then
 			echo "$0: ${names[$i]} (stage $((i + 1)) of ${#pids[@]}) failed with exit $s" >&2
 			[ $status -ne 0 ] || status=$s
 		fi
