@@ -128,11 +128,9 @@ func TestNatsStoreWorkers(t *testing.T) {
 	env := append([]string{"PATH=" + filepath.Join(prefix, "bin") + ":/usr/bin:/bin", "HOME=" + dir, "SKY_NATS_URL=" + url,
 		"SKY_NATS_REPLICAS=3", "SKY_CLUSTER_NETS=10.0.0.0/8"}, s3...)
 	const n = 300000
-	frames := filepath.Join(dir, "capture.frames")
-	if out, err := exec.Command(filepath.Join(prefix, "bin", "sky-genflows"), "-n", fmt.Sprint(n), "--frames", "100", "--seed", "11").Output(); err != nil {
+	frames, err := exec.Command(filepath.Join(prefix, "bin", "sky-genflows"), "-n", fmt.Sprint(n), "--frames", "100", "--seed", "11").Output()
+	if err != nil {
 		t.Fatal(err)
-	} else {
-		os.WriteFile(frames, out, 0o644)
 	}
 	want := map[string]bool{}
 	flows, _ := exec.Command(filepath.Join(prefix, "bin", "sky-genflows"), "-n", fmt.Sprint(n), "--seed", "11").Output()
@@ -152,7 +150,25 @@ func TestNatsStoreWorkers(t *testing.T) {
 	if out, err := create.CombinedOutput(); err != nil {
 		t.Fatalf("sky-nats publish --create-stream FLOWS: %v: %s", err, out)
 	}
-	capture := startPipeline(t, append(env, "SKY_REPLAY="+frames, "SKY_ENRICH=false"), filepath.Join(prefix, "scripts", "capture"))
+	// The recording reaches capture through a FIFO: its second half only
+	// once the node is killed, so the kill falls while capture publishes.
+	fifo := filepath.Join(dir, "capture.fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	capture := startPipeline(t, append(env, "SKY_REPLAY="+fifo, "SKY_ENRICH=false"), filepath.Join(prefix, "scripts", "capture"))
+	opened := make(chan *os.File, 1)
+	go func() { f, _ := os.OpenFile(fifo, os.O_WRONLY, 0); opened <- f }()
+	var feed *os.File
+	select {
+	case feed = <-opened:
+	case err := <-capture.done:
+		t.Fatalf("scripts/capture ended before it opened its recording: %v: %s", err, capture.stderr)
+	}
+	defer feed.Close()
+	mid := bytes.IndexByte(frames[len(frames)/2:], '\n') + len(frames)/2 + 1
+	fed := make(chan error, 1)
+	go func() { _, err := feed.Write(frames[:mid]); fed <- err }()
 	worker := func(i int) *pipelineProc {
 		spool := filepath.Join(dir, fmt.Sprintf("spool%d", i))
 		return startPipeline(t, env, "sky-nats consume --durable store --ack-wait 3s --max-ack-pending 2000 --batch 200"+
@@ -161,18 +177,24 @@ func TestNatsStoreWorkers(t *testing.T) {
 	workers := []*pipelineProc{worker(1), worker(2), worker(3)}
 	objects := func() int { _, n := bucketRecords(t, data); return n }
 	waitUntil(t, "10 objects in the bucket", func() bool { return objects() >= 10 })
-	select {
-	case err := <-capture.done:
-		t.Fatalf("capture ended before the node was killed (%v): the test needs more flows", err)
-	default:
+	if err := <-fed; err != nil {
+		t.Fatalf("the first half of the recording to capture: %v", err)
 	}
 	natslocal("kill", "3")
+	go func() {
+		_, err := feed.Write(frames[mid:])
+		feed.Close()
+		fed <- err
+	}()
 	workers[0].signal(t, "sky-nats", syscall.SIGKILL)
 	waitUntil(t, "40 objects in the bucket", func() bool { return objects() >= 40 })
 	natslocal("restart", "3")
 	workers[1].signal(t, "sky-batch", syscall.SIGKILL)
 	workers[1].wait(t)
 	workers[1] = worker(2) // its spool's journal holds what sky-batch had read
+	if err := <-fed; err != nil {
+		t.Fatalf("the second half of the recording to capture: %v", err)
+	}
 	if err := capture.wait(t); err != nil {
 		t.Fatalf("scripts/capture: %v: %s", err, capture.stderr)
 	}
