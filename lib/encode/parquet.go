@@ -56,12 +56,14 @@ func IsParquet(format string) bool {
 // and with o.Bloom a bloom filter on each column of addresses (paths).
 //
 // A column's encoding follows what it holds (measured on generated flows,
-// a cluster's skewed traffic): strings (addresses, ids, names, actions)
-// and 32-bit integers (protocols, versions, flags) repeat, so a dictionary
+// a cluster's skewed traffic): strings (addresses, account and interface
+// ids, names, actions) and 32-bit integers (protocols, versions, flags)
+// repeat, so a dictionary
 // (plain again for a column chunk whose dictionary outgrows
 // dictionaryBytes); 64-bit integers are times and counters, whose
 // deltas are small (DELTA_BINARY_PACKED). Client ports are nearly unique:
-// the AWS ports are plain (files 5% smaller than with a dictionary).
+// the AWS ports are plain (files 5% smaller than with a dictionary), and
+// so are a flow's own ids (their parquet tags in lib/flow, secadvisor).
 func writerOptions(o Options, addresses ...[]string) ([]parquet.WriterOption, error) {
 	var codec compress.Codec
 	switch o.Compression {

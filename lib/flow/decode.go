@@ -97,7 +97,7 @@ func DecodeFields(data []byte, f *Flow, want Fields) error {
 		start++
 	}
 	end, err := jsonscan.Walk(data, start, func(m jsonscan.Member) (int, error) {
-		key := keyOf(&m)
+		key := m.Unescaped()
 		if want != AllFields && want&field(key) == 0 {
 			end, _, err := jsonscan.Skip(data, m.Start)
 			return end, err
@@ -214,16 +214,6 @@ func typeError(name path, k jsonscan.Kind, want string) error {
 	return fmt.Errorf("%s: want %s, got %s", name, want, k)
 }
 
-// keyOf returns a member's key, decoded if it has escapes; it is
-// compared as string(key), which does not allocate.
-func keyOf(m *jsonscan.Member) []byte {
-	if !m.Escaped {
-		return m.Key
-	}
-	k, _ := m.Name()
-	return []byte(k)
-}
-
 // enums are the strings that recur in every flow, shared, not allocated.
 var enums = map[string]string{}
 
@@ -332,7 +322,7 @@ func object(d []byte, i int, name string, fn func(key path, v []byte, k jsonscan
 		if err != nil {
 			return vend, err
 		}
-		return vend, fn(path{name, keyOf(&m)}, d[m.Start:vend], k)
+		return vend, fn(path{name, m.Unescaped()}, d[m.Start:vend], k)
 	})
 	return end, true, err
 }

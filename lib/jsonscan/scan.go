@@ -335,6 +335,17 @@ func (m *Member) Is(name string) bool {
 // Name returns the member's key, decoded.
 func (m *Member) Name() (string, error) { return Unquote(m.Key) }
 
+// Unescaped returns the member's key with its escapes decoded (Key
+// itself when it has none), for a switch on string(key), which does not
+// allocate.
+func (m *Member) Unescaped() []byte {
+	if !m.Escaped {
+		return m.Key
+	}
+	k, _ := m.Name()
+	return []byte(k)
+}
+
 // members scans the object at d[i] and calls fn, if not nil, for each member.
 func members(d []byte, i, depth int, fn func(Member) error) (int, error) {
 	return membersArray(d, i, depth, "", nil, fn)

@@ -22,11 +22,8 @@ func Decode(data []byte, r *Record) error {
 		start++
 	}
 	end, err := jsonscan.Walk(data, start, func(m jsonscan.Member) (int, error) {
-		if m.Escaped {
-			key, _ := m.Name()
-			m.Key = []byte(key)
-		}
-		switch string(m.Key) {
+		key := m.Unescaped()
+		switch string(key) {
 		case "Network":
 			return layer(&r.Network, data, m.Start, "Network")
 		case "Transport":
@@ -40,7 +37,7 @@ func Decode(data []byte, r *Record) error {
 		if err != nil {
 			return end, err
 		}
-		return end, r.scalar(string(m.Key), data[m.Start:end], k)
+		return end, r.scalar(string(key), data[m.Start:end], k)
 	})
 	if err != nil {
 		return err
@@ -99,16 +96,12 @@ func layer(dst **Layer, d []byte, i int, name string) (int, error) {
 	l := &Layer{}
 	*dst = l
 	return jsonscan.Walk(d, i, func(m jsonscan.Member) (int, error) {
-		if m.Escaped {
-			key, _ := m.Name()
-			m.Key = []byte(key)
-		}
 		end, k, err := jsonscan.Skip(d, m.Start)
 		if err != nil {
 			return end, err
 		}
 		v := d[m.Start:end]
-		switch string(m.Key) {
+		switch string(m.Unescaped()) {
 		case "Protocol":
 			err = flow.ReadString(&l.Protocol, v, k, "Protocol")
 		case "A":

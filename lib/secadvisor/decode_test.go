@@ -41,6 +41,15 @@ func TestDecode(t *testing.T) {
 	}
 }
 
+// TestDecodeEscapedKeys: a key written with escapes is the field it
+// spells, at the top and in a layer.
+func TestDecodeEscapedKeys(t *testing.T) {
+	var r Record
+	if err := Decode([]byte(`{"U\u0055ID":"x","Network":{"\u0041":"10.0.0.1"}}`), &r); err != nil || r.UUID != "x" || r.Network == nil || r.Network.A != "10.0.0.1" {
+		t.Fatalf("%+v %+v: %v", r, r.Network, err)
+	}
+}
+
 // TestDecodeErrors: a value of another type is an error that names the
 // field; bad JSON is an error.
 func TestDecodeErrors(t *testing.T) {
