@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -35,7 +36,7 @@ func Run(args []string, in io.Reader, out, errw io.Writer) int {
 		Name:  "sky-batch",
 		Usage: "group records into compressed objects in a spool directory; print a manifest line per object",
 		Flags: flags(),
-		Does:  stage.Commits | stage.Ticks | stage.Instruments,
+		Does:  stage.Prepares | stage.Commits | stage.Ticks | stage.Instruments,
 		Open: func(c *cli.Context, w *bufio.Writer) (stage.Processor, error) {
 			return open(c, w, errw)
 		},
@@ -137,8 +138,8 @@ type batcher struct {
 	seq        map[string]int
 	created    map[string]string // IBM stream-ids, by the folder above
 	open       map[string]*object
-	buf        []byte
-	members    []jsonscan.Member // reused by prepare
+	scan       scan                          // reused by Record
+	decode     func(raw []byte) (any, error) // the format's, if it decodes ahead
 	// objects, records and bytes finished, and objects open: the metrics
 	// read them too.
 	objects, records, bytes, openN atomic.Int64
@@ -211,6 +212,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"),
 		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, created: map[string]string{}, open: map[string]*object{},
 		quiet: c.Bool("quiet"), format: c.String("format"), window: c.Duration("window").Milliseconds(),
+		decode: format.Decoder(),
 	}
 	if strings.HasPrefix(c.String("layout"), "aws") && c.String("key-template") == "" {
 		// As AWS delivers flow logs: a file per 5-minute window, 75 MB at most.
@@ -312,16 +314,16 @@ func (b *batcher) recover(committed int64) error {
 		}
 		var o *object
 		err = readJournal(old, committed, func(line []byte) error {
-			encoded, ts, group, err := b.prepare(line)
+			r, err := b.prepare(line, &b.scan)
 			if err != nil {
 				return err
 			}
 			if o == nil {
-				if o, err = b.reopen(m, group, ts); err != nil {
+				if o, err = b.reopen(m, r.group, r.ts); err != nil {
 					return err
 				}
 			}
-			return o.add(line, encoded, ts)
+			return o.add(&r)
 		})
 		if err != nil {
 			return fmt.Errorf("recovering %s: %w", cmp.Or(m.Key, m.ID), err)
@@ -371,26 +373,42 @@ func (b *batcher) rotate(now time.Time) error {
 	return nil
 }
 
+// record is a record on its way to its object: where it goes, what is
+// encoded and, for a format decoded ahead, its decoded row or why not.
+type record struct {
+	raw, encoded []byte
+	ts           int64
+	group        string
+	row          any
+	err          error
+}
+
+// scan is what reading records reuses from one to the next.
+type scan struct {
+	members []jsonscan.Member
+	buf     []byte
+}
+
 // prepare validates a record, reads its group and time and removes the
-// group field unless it is kept.
-func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string, err error) {
-	group, ts = "untagged", time.Now().UnixMilli()
+// group field unless it is kept (into s's buffer).
+func (b *batcher) prepare(line []byte, s *scan) (r record, err error) {
+	r = record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
 	rank := len(b.timeFields) // of the time field found
 	var groupAt *jsonscan.Member
-	members := b.members[:0]
+	members := s.members[:0]
 	_, err = jsonscan.Members(line, func(m jsonscan.Member) error {
 		members = append(members, m)
 		switch {
 		case m.Is(b.groupBy):
-			if s, err := jsonscan.StringValue(line[m.Start:m.End]); err == nil && s != "" {
-				group = s
+			if v, err := jsonscan.StringValue(line[m.Start:m.End]); err == nil && v != "" {
+				r.group = v
 			}
 			groupAt = &members[len(members)-1]
 		default:
 			for i, name := range b.timeFields[:rank] {
 				if m.Is(name) {
 					if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
-						ts, rank = t, i
+						r.ts, rank = t, i
 					}
 					break
 				}
@@ -398,28 +416,48 @@ func (b *batcher) prepare(line []byte) (encoded []byte, ts int64, group string, 
 		}
 		return nil
 	})
-	b.members = members
+	s.members = members
 	if err != nil {
-		return nil, 0, "", fmt.Errorf("decode: %w", err)
+		return r, fmt.Errorf("decode: %w", err)
 	}
 	if groupAt == nil || b.keep {
-		return line, ts, group, nil
+		return r, nil
 	}
-	b.buf = append(b.buf[:0], '{')
+	s.buf = append(s.buf[:0], '{')
 	for _, m := range members {
 		if m.Start == groupAt.Start {
 			continue
 		}
-		if len(b.buf) > 1 {
-			b.buf = append(b.buf, ',')
+		if len(s.buf) > 1 {
+			s.buf = append(s.buf, ',')
 		}
-		b.buf = append(b.buf, '"')
-		b.buf = append(b.buf, m.Key...)
-		b.buf = append(b.buf, '"', ':')
-		b.buf = append(b.buf, line[m.Start:m.End]...)
+		s.buf = append(s.buf, '"')
+		s.buf = append(s.buf, m.Key...)
+		s.buf = append(s.buf, '"', ':')
+		s.buf = append(s.buf, line[m.Start:m.End]...)
 	}
-	return append(b.buf, '}'), ts, group, nil
+	s.buf = append(s.buf, '}')
+	r.encoded = s.buf
+	return r, nil
 }
+
+// Prepare reads a record ahead, on a worker: its group and time and,
+// for a format decoded ahead, its row.
+func (b *batcher) Prepare(line []byte) (any, error) {
+	s := scans.Get().(*scan)
+	s.buf = nil // the record keeps what it is encoded into
+	r, err := b.prepare(line, s)
+	scans.Put(s)
+	if err != nil {
+		return nil, err
+	}
+	if b.decode != nil {
+		r.row, r.err = b.decode(r.encoded)
+	}
+	return &r, nil
+}
+
+var scans = sync.Pool{New: func() any { return new(scan) }}
 
 // timestamp reads epoch milliseconds from a number (seconds if small) or
 // an RFC 3339 string.
@@ -445,10 +483,19 @@ func timestamp(v []byte, k jsonscan.Kind) (int64, bool) {
 // Record adds a record to its group's object. An object that fills up
 // is finished once the chunk is committed.
 func (b *batcher) Record(line []byte) (bool, error) {
-	encoded, ts, group, err := b.prepare(line)
+	r, err := b.prepare(line, &b.scan)
 	if err != nil {
 		return false, stage.BadInput(err)
 	}
+	return b.add(&r)
+}
+
+// Process adds a record that Prepare read.
+func (b *batcher) Process(v any) (bool, error) { return b.add(v.(*record)) }
+
+// add adds a record to its group's object.
+func (b *batcher) add(r *record) (bool, error) {
+	group, ts := r.group, r.ts
 	slot, first := b.slot(group, ts)
 	o := b.open[slot]
 	if o == nil && len(b.open) >= b.maxOpen {
@@ -466,7 +513,7 @@ func (b *batcher) Record(line []byte) (bool, error) {
 		b.open[slot] = o
 	}
 	b.dirty = true
-	if err := o.add(line, encoded, ts); err != nil {
+	if err := o.add(r); err != nil {
 		if o.records == 0 {
 			b.discard(slot, o)
 		}

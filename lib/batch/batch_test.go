@@ -11,6 +11,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -910,5 +911,40 @@ func TestCrowdedGroups(t *testing.T) {
 	data, _ := os.ReadFile(metrics)
 	if !regexp.MustCompile(`skyflows_batch_objects_closed_early_total\{stage="sky-batch"\} [1-9]`).Match(data) {
 		t.Errorf("no count of early closes in the metrics: %s", data)
+	}
+}
+
+// TestPreparedOnWorkers: with several cores, records are read (and, for
+// the Parquet formats of structs, decoded) on workers ahead of the
+// owner; the objects, the bad lines and a first record of another kind
+// come out as on one core, where each record is read as it is added.
+func TestPreparedOnWorkers(t *testing.T) {
+	in := tagged(t, 3000)
+	lines := bytes.SplitAfter(in, []byte("\n"))
+	bad := slices.Concat(lines[:1000], [][]byte{[]byte("{\"UUID\":\n"), []byte("{\"UUID\":5,\"Tag\":\"egress\"}\n")}, lines[1000:])
+	run := func(procs int, input []byte, format string) (objects []string, errs string, code int) {
+		defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(procs))
+		spool := t.TempDir()
+		out, errs, code := run(t, input, "--spool", spool, "--format", format, "--max-records", "700", "-q")
+		for _, m := range manifests(t, out) {
+			objects = append(objects, fmt.Sprintf("%s %d %s", m.Group, m.Records, m.SHA256))
+		}
+		return objects, errs, code
+	}
+	for _, format := range []string{"ndjson", "flows-parquet"} {
+		one, errs1, code1 := run(1, slices.Concat(bad...), format)
+		two, errs2, code2 := run(2, slices.Concat(bad...), format)
+		if code1 != 0 || code2 != 0 || !slices.Equal(one, two) || len(one) != 6 || errs1 != errs2 {
+			t.Errorf("%s: one core (exit %d): %q %s; two (exit %d): %q %s", format, code1, one, errs1, code2, two, errs2)
+		}
+		if format == "flows-parquet" && !strings.Contains(errs1, "line 1002: decode:") {
+			t.Errorf("%s: %s", format, errs1)
+		}
+	}
+	first := slices.Concat(bad[1001:]...)
+	for procs := 1; procs <= 2; procs++ {
+		if _, errs, code := run(procs, first, "flows-parquet"); code != 1 || !strings.Contains(errs, "the first record is not one --format flows-parquet takes") {
+			t.Errorf("%d cores: exit %d: %s", procs, code, errs)
+		}
 	}
 }

@@ -191,11 +191,21 @@ func (o *object) closeFiles() {
 
 // add writes one record: verbatim to the journal, encoded to the part.
 // The journal line is written only once the encoder took the record.
-func (o *object) add(raw, encoded []byte, ts int64) error {
-	if err := o.enc.Record(encoded); err != nil {
+func (o *object) add(r *record) error {
+	var err error
+	switch {
+	case r.err != nil:
+		err = r.err
+	case r.row != nil:
+		err = o.enc.(encode.Rows).Add(r.row)
+	default:
+		err = o.enc.Record(r.encoded)
+	}
+	if err != nil {
 		return err
 	}
-	o.journalW.Write(raw)
+	ts := r.ts
+	o.journalW.Write(r.raw)
 	if err := o.journalW.WriteByte('\n'); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}

@@ -33,6 +33,24 @@ type Background interface {
 	Written() int64
 }
 
+// Rows is an encoder that takes records decoded ahead, on other
+// goroutines, by its format's Decoder: Add takes what it returned.
+type Rows interface {
+	Encoder
+	Add(row any) error
+}
+
+// Decoder is the format's decoder of records for its encoders' Add
+// (Rows), safe for concurrent use; nil for a format without one. Its
+// errors are bad input.
+func (f Format) Decoder() func(raw []byte) (any, error) { return decoders[f.Name] }
+
+var decoders = map[string]func([]byte) (any, error){
+	"flows-parquet":      flowsParquet.Decode,
+	"secadvisor-parquet": secadvisorParquet.Decode,
+	"vpclogs-parquet":    vpclogsParquet.Decode,
+}
+
 // Options tune the encoders.
 type Options struct {
 	// Columns are the dotted paths of the CSV columns; empty means the
@@ -74,9 +92,9 @@ var Formats = map[string]Format{
 
 	"parquet":             {"parquet", parquetType, newAnyParquet},
 	"awsflowlogs-parquet": {"awsflowlogs-parquet", parquetType, newAWSParquet},
-	"vpclogs-parquet":     {"vpclogs-parquet", parquetType, newVPCLogsParquet},
-	"secadvisor-parquet":  {"secadvisor-parquet", parquetType, newSecadvisorParquet},
-	"flows-parquet":       {"flows-parquet", parquetType, newFlowsParquet},
+	"vpclogs-parquet":     {"vpclogs-parquet", parquetType, vpclogsParquet.New},
+	"secadvisor-parquet":  {"secadvisor-parquet", parquetType, secadvisorParquet.New},
+	"flows-parquet":       {"flows-parquet", parquetType, flowsParquet.New},
 }
 
 const parquetType = "application/vnd.apache.parquet"

@@ -108,13 +108,11 @@ var recordJSON = jsoniter.Config{CaseSensitive: true}.Froze()
 // parquet tags give the schema.
 type structParquet[T any] struct {
 	sink
-	o      Options
-	w      *parquet.GenericWriter[T]
-	rows   []T // decoded, for the next write
-	spare  []T // the rows being written
-	decode func(raw []byte, v *T) error
-	// addresses are the paths of the address columns, for --parquet-bloom.
-	addresses [][]string
+	o     Options
+	w     *parquet.GenericWriter[T]
+	rows  []T // decoded, for the next write
+	spare []T // the rows being written
+	f     structFormat[T]
 }
 
 // sink is what the Parquet encoders share: the error that stopped one,
@@ -205,18 +203,32 @@ func (s *sink) finish(held int, flush func() error, w io.Closer) error {
 	return nil
 }
 
-// newStructParquet makes the encoder of records that decode into T;
-// addresses are the paths of T's address columns.
-func newStructParquet[T any](decode func([]byte, *T) error, addresses ...[]string) func(io.Writer, Options) Encoder {
-	return func(w io.Writer, o Options) Encoder {
-		return &structParquet[T]{sink: sink{groupBytes: rowGroupBytes, out: stage.Counter{W: w}}, o: o, decode: decode, addresses: addresses,
-			rows: make([]T, 0, rowBatch), spare: make([]T, 0, rowBatch)}
+// structFormat is a Parquet format of records that decode into T, a
+// struct whose parquet tags give the schema; addresses are the paths of
+// T's address columns, for --parquet-bloom.
+type structFormat[T any] struct {
+	decode    func([]byte, *T) error
+	addresses [][]string
+}
+
+// New makes an encoder of the format.
+func (f structFormat[T]) New(w io.Writer, o Options) Encoder {
+	return &structParquet[T]{sink: sink{groupBytes: rowGroupBytes, out: stage.Counter{W: w}}, o: o, f: f,
+		rows: make([]T, 0, rowBatch), spare: make([]T, 0, rowBatch)}
+}
+
+// Decode decodes a record into a row for Add, on any goroutine.
+func (f structFormat[T]) Decode(raw []byte) (any, error) {
+	row := new(T)
+	if err := f.decode(raw, row); err != nil {
+		return nil, decodeError(err)
 	}
+	return row, nil
 }
 
 // open makes the writer; the schema is T's.
 func (e *structParquet[T]) open() error {
-	options, err := writerOptions(e.o, e.addresses...)
+	options, err := writerOptions(e.o, e.f.addresses...)
 	if err != nil {
 		return e.fail(err)
 	}
@@ -224,26 +236,48 @@ func (e *structParquet[T]) open() error {
 	return nil
 }
 
-func (e *structParquet[T]) Record(raw []byte) error {
+// ready says whether records may be added, the writer made.
+func (e *structParquet[T]) ready() error {
 	if e.err != nil {
 		return e.err
 	}
 	if e.w == nil {
-		if err := e.open(); err != nil {
-			return err
-		}
+		return e.open()
+	}
+	return nil
+}
+
+func (e *structParquet[T]) Record(raw []byte) error {
+	if err := e.ready(); err != nil {
+		return err
 	}
 	var zero T
 	e.rows = append(e.rows, zero)
-	if err := e.decode(raw, &e.rows[len(e.rows)-1]); err != nil {
+	if err := e.f.decode(raw, &e.rows[len(e.rows)-1]); err != nil {
 		e.rows = e.rows[:len(e.rows)-1]
-		return stage.BadInput(fmt.Errorf("decode: %w", err))
+		return decodeError(err)
 	}
+	return e.added()
+}
+
+// Add adds a row that its format's Decode made.
+func (e *structParquet[T]) Add(row any) error {
+	if err := e.ready(); err != nil {
+		return err
+	}
+	e.rows = append(e.rows, *row.(*T))
+	return e.added()
+}
+
+// added hands the rows to the writer once they make a batch.
+func (e *structParquet[T]) added() error {
 	if len(e.rows) == rowBatch {
 		return e.flush()
 	}
 	return nil
 }
+
+func decodeError(err error) error { return stage.BadInput(fmt.Errorf("decode: %w", err)) }
 
 func (e *structParquet[T]) flush() error {
 	return handOff(&e.sink, &e.rows, &e.spare, func(rows []T) error {
@@ -258,13 +292,8 @@ func (e *structParquet[T]) flush() error {
 // Close writes what is left and the footer; a file without records has
 // the schema and no row.
 func (e *structParquet[T]) Close() error {
-	if e.err != nil {
-		return e.err
-	}
-	if e.w == nil {
-		if err := e.open(); err != nil {
-			return err
-		}
+	if err := e.ready(); err != nil {
+		return err
 	}
 	return e.finish(len(e.rows), e.flush, e.w)
 }
@@ -481,9 +510,9 @@ var kinds = []struct {
 	new   func(io.Writer, Options) Encoder
 }{
 	{"srcaddr", newAWSParquet},
-	{"initiator_ip", newVPCLogsParquet},
-	{"LogStatus", newSecadvisorParquet},
-	{"UUID", newFlowsParquet},
+	{"initiator_ip", vpclogsParquet.New},
+	{"LogStatus", secadvisorParquet.New},
+	{"UUID", flowsParquet.New},
 }
 
 func (e *anyParquet) Record(raw []byte) error {
@@ -510,10 +539,12 @@ func (e *anyParquet) Close() error {
 }
 
 var (
-	newFlowsParquet                 = newStructParquet(decodeFlow, []string{"Network", "A"}, []string{"Network", "B"})
-	newSecadvisorParquet            = newStructParquet(secadvisor.Decode, []string{"Network", "A"}, []string{"Network", "B"})
-	newVPCLogsParquet               = newStructParquet(decodeJSON[vpclogs.Record], []string{"initiator_ip"}, []string{"target_ip"})
-	_                    Background = (*structParquet[flow.Flow])(nil)
-	_                    Background = (*awsParquet)(nil)
-	_                    Background = (*anyParquet)(nil)
+	flowsParquet      = structFormat[flow.Flow]{decodeFlow, [][]string{{"Network", "A"}, {"Network", "B"}}}
+	secadvisorParquet = structFormat[secadvisor.Record]{secadvisor.Decode, [][]string{{"Network", "A"}, {"Network", "B"}}}
+	vpclogsParquet    = structFormat[vpclogs.Record]{decodeJSON[vpclogs.Record], [][]string{{"initiator_ip"}, {"target_ip"}}}
+
+	_ Background = (*structParquet[flow.Flow])(nil)
+	_ Rows       = (*structParquet[flow.Flow])(nil)
+	_ Background = (*awsParquet)(nil)
+	_ Background = (*anyParquet)(nil)
 )
