@@ -138,8 +138,8 @@ type batcher struct {
 	seq        map[string]int
 	created    map[string]string // IBM stream-ids, by the folder above
 	open       map[string]*object
-	scan       scan                          // reused by Record
-	decode     func(raw []byte) (any, error) // the format's, if it decodes ahead
+	scan       scan            // reused by Record
+	decoder    *encode.Decoder // the format's, if it decodes ahead
 	// objects, records and bytes finished, and objects open: the metrics
 	// read them too.
 	objects, records, bytes, openN atomic.Int64
@@ -212,7 +212,7 @@ func open(c *cli.Context, w *bufio.Writer, errw io.Writer) (*batcher, error) {
 		streamDur: c.Duration("stream-duration"), timeFields: c.StringSlice("time-field"),
 		host: c.String("host-id"), account: c.String("account"), seq: map[string]int{}, created: map[string]string{}, open: map[string]*object{},
 		quiet: c.Bool("quiet"), format: c.String("format"), window: c.Duration("window").Milliseconds(),
-		decode: format.Decoder(),
+		decoder: format.Decoder(),
 	}
 	if strings.HasPrefix(c.String("layout"), "aws") && c.String("key-template") == "" {
 		// As AWS delivers flow logs: a file per 5-minute window, 75 MB at most.
@@ -391,28 +391,15 @@ type scan struct {
 
 // prepare validates a record, reads its group and time and removes the
 // group field unless it is kept (into s's buffer).
-func (b *batcher) prepare(line []byte, s *scan) (r record, err error) {
-	r = record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
+func (b *batcher) prepare(line []byte, s *scan) (record, error) {
+	r := record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
 	rank := len(b.timeFields) // of the time field found
 	var groupAt *jsonscan.Member
 	members := s.members[:0]
-	_, err = jsonscan.Members(line, func(m jsonscan.Member) error {
+	_, err := jsonscan.Members(line, func(m jsonscan.Member) error {
 		members = append(members, m)
-		switch {
-		case m.Is(b.groupBy):
-			if v, err := jsonscan.StringValue(line[m.Start:m.End]); err == nil && v != "" {
-				r.group = v
-			}
+		if b.note(&r, &rank, line, m) {
 			groupAt = &members[len(members)-1]
-		default:
-			for i, name := range b.timeFields[:rank] {
-				if m.Is(name) {
-					if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
-						r.ts, rank = t, i
-					}
-					break
-				}
-			}
 		}
 		return nil
 	})
@@ -441,9 +428,76 @@ func (b *batcher) prepare(line []byte, s *scan) (r record, err error) {
 	return r, nil
 }
 
+// note reads a member (its End and Kind set) into r when it is the group
+// field or a time field ranked before the one found (rank), and says
+// whether it is the group field.
+func (b *batcher) note(r *record, rank *int, line []byte, m jsonscan.Member) bool {
+	if m.Is(b.groupBy) {
+		if v, err := jsonscan.StringValue(line[m.Start:m.End]); err == nil && v != "" {
+			r.group = v
+		}
+		return true
+	}
+	for i, name := range b.timeFields[:*rank] {
+		if m.Is(name) {
+			if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
+				r.ts, *rank = t, i
+			}
+			break
+		}
+	}
+	return false
+}
+
+// decode decodes a record into its row in the decoder's one pass, which
+// hands each top-level member to note first and leaves out the group
+// field unless it is kept. Bad JSON is refused as prepare refuses it
+// (checked again when the decoder failed, which may have stopped at a
+// field of the wrong type first); a record of valid JSON that the format
+// cannot take carries its error to add.
+func (b *batcher) decode(line []byte) (record, error) {
+	r := record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
+	rank := len(b.timeFields)
+	r.row, r.err = b.decoder.Seeing(line, func(m jsonscan.Member) (bool, error) {
+		if !b.noted(m, rank) {
+			return false, nil
+		}
+		end, kind, err := jsonscan.Skip(line, m.Start)
+		if err != nil {
+			return false, err
+		}
+		m.End, m.Kind = end, kind
+		return b.note(&r, &rank, line, m) && !b.keep, nil
+	})
+	if r.err != nil {
+		if _, err := jsonscan.Members(line, nil); err != nil {
+			return r, fmt.Errorf("decode: %w", err) // bad JSON, wherever the decoder stopped
+		}
+	}
+	return r, nil
+}
+
+// noted says whether note reads m: the group field or a time field
+// ranked before rank.
+func (b *batcher) noted(m jsonscan.Member, rank int) bool {
+	if m.Is(b.groupBy) {
+		return true
+	}
+	for _, name := range b.timeFields[:rank] {
+		if m.Is(name) {
+			return true
+		}
+	}
+	return false
+}
+
 // Prepare reads a record ahead, on a worker: its group and time and,
 // for a format decoded ahead, its row.
 func (b *batcher) Prepare(line []byte) (any, error) {
+	if b.decoder != nil && b.decoder.Seeing != nil {
+		r, err := b.decode(line)
+		return &r, err
+	}
 	s := scans.Get().(*scan)
 	s.buf = nil // the record keeps what it is encoded into
 	r, err := b.prepare(line, s)
@@ -451,8 +505,8 @@ func (b *batcher) Prepare(line []byte) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	if b.decode != nil {
-		r.row, r.err = b.decode(r.encoded)
+	if b.decoder != nil {
+		r.row, r.err = b.decoder.Decode(r.encoded)
 	}
 	return &r, nil
 }
@@ -483,7 +537,13 @@ func timestamp(v []byte, k jsonscan.Kind) (int64, bool) {
 // Record adds a record to its group's object. An object that fills up
 // is finished once the chunk is committed.
 func (b *batcher) Record(line []byte) (bool, error) {
-	r, err := b.prepare(line, &b.scan)
+	var r record
+	var err error
+	if b.decoder != nil && b.decoder.Seeing != nil {
+		r, err = b.decode(line)
+	} else {
+		r, err = b.prepare(line, &b.scan)
+	}
 	if err != nil {
 		return false, stage.BadInput(err)
 	}
@@ -495,6 +555,9 @@ func (b *batcher) Process(v any) (bool, error) { return b.add(v.(*record)) }
 
 // add adds a record to its group's object.
 func (b *batcher) add(r *record) (bool, error) {
+	if r.err != nil { // decoded ahead: refused before any object is opened for it
+		return false, b.refused(r.err)
+	}
 	group, ts := r.group, r.ts
 	slot, first := b.slot(group, ts)
 	o := b.open[slot]
@@ -517,10 +580,7 @@ func (b *batcher) add(r *record) (bool, error) {
 		if o.records == 0 {
 			b.discard(slot, o)
 		}
-		if !b.checked && stage.IsBadInput(err) {
-			return false, fmt.Errorf("the first record is not one --format %s takes (%v): records of another kind?", b.format, err)
-		}
-		return false, err
+		return false, b.refused(err)
 	}
 	b.checked = true
 	if !o.touched {
@@ -531,6 +591,16 @@ func (b *batcher) add(r *record) (bool, error) {
 		b.closeLater(slot)
 	}
 	return true, nil
+}
+
+// refused is the error of a record the encoder refused: bad input, but
+// for the first record, whose refusal says that the records are not
+// of the format's kind and stops the run.
+func (b *batcher) refused(err error) error {
+	if !b.checked && stage.IsBadInput(err) {
+		return fmt.Errorf("the first record is not one --format %s takes (%v): records of another kind?", b.format, err)
+	}
+	return err
 }
 
 // describe names a new object of a group whose first record (or

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"runtime"
 	"slices"
@@ -941,10 +942,98 @@ func TestPreparedOnWorkers(t *testing.T) {
 			t.Errorf("%s: %s", format, errs1)
 		}
 	}
+	// A first record of another kind stops the run; a first line that is
+	// not JSON is only bad input.
 	first := slices.Concat(bad[1001:]...)
 	for procs := 1; procs <= 2; procs++ {
 		if _, errs, code := run(procs, first, "flows-parquet"); code != 1 || !strings.Contains(errs, "the first record is not one --format flows-parquet takes") {
 			t.Errorf("%d cores: exit %d: %s", procs, code, errs)
 		}
+		if objects, errs, code := run(procs, slices.Concat(slices.Concat(bad[1000:1001], lines[1000:])...), "flows-parquet"); code != 0 || len(objects) != 3 || !strings.Contains(errs, "line 1: decode:") {
+			t.Errorf("%d cores: exit %d: %q %s", procs, code, objects, errs)
+		}
 	}
+}
+
+// TestDecodeInOnePass: a record that the format's decoder reads in one
+// pass, handing its members to the batcher on the way, goes to the same
+// group and time, with the same row, as one the batcher scans first and
+// decodes after, the group field removed from the text (or kept): for
+// each way of choosing the group and the time, and records whose group
+// or time fields the row does not hold or that are of the wrong type.
+func TestDecodeInOnePass(t *testing.T) {
+	secadvisor, err := os.ReadFile("testdata/secadvisor.ndjson")
+	if err != nil {
+		t.Fatal(err)
+	}
+	inputs := map[string][]byte{
+		"flows-parquet": slices.Concat(tagged(t, 100), []byte(`{"UUID":"a","Last":5,"end":1800000000,"Tag":"x"}
+{"UUID":"b","end":"2027-01-02T03:04:05Z","Tag":7}
+{"UUID":"c","Start":1800000000001,"Tag":"","extra":{"Tag":"y"}}
+{"UUID":"d","Last":"soon"}
+{"UUID":"e",
+`)),
+		"secadvisor-parquet": secadvisor,
+	}
+	for format, in := range inputs {
+		for _, args := range [][]string{
+			{}, {"--keep-group-field"}, {"--group-by", "UUID"}, {"--group-by", "extra"},
+			{"--time-field", "Start", "--time-field", "Last"}, {"--time-field", "end", "--time-field", "Last"},
+		} {
+			b, err := open(testContext(t, append([]string{"--format", format, "--spool", filepath.Join(t.TempDir(), "s")}, args...)...), nil, io.Discard)
+			if err != nil || b.decoder == nil || b.decoder.Seeing == nil {
+				t.Fatalf("%s %q: %v", format, args, err)
+			}
+			for i, line := range bytes.Split(bytes.TrimSpace(in), []byte("\n")) {
+				if diff := decodedAsScanned(b, line); diff != "" {
+					t.Errorf("%s %q line %d: %s", format, args, i+1, diff)
+				}
+			}
+		}
+	}
+}
+
+// decodedAsScanned says how a record decoded in one pass differs from
+// the record scanned first and decoded after; "" when it does not.
+func decodedAsScanned(b *batcher, line []byte) string {
+	one, err1 := b.decode(line)
+	two, err2 := b.prepare(line, &scan{})
+	if err2 == nil {
+		two.row, two.err = b.decoder.Decode(two.encoded)
+	}
+	switch {
+	case (err1 == nil) != (err2 == nil):
+		return fmt.Sprintf("errors %v and %v", err1, err2)
+	case err1 != nil:
+	case (one.err == nil) != (two.err == nil) || !reflect.DeepEqual(one.row, two.row):
+		return fmt.Sprintf("row %+v (%v); scanned first: %+v (%v)", one.row, one.err, two.row, two.err)
+	case one.err != nil: // refused before its group and time count
+	case one.group != two.group || max(one.ts-two.ts, two.ts-one.ts) > 1000:
+		return fmt.Sprintf("group %q, time %d; scanned first: %q, %d", one.group, one.ts, two.group, two.ts)
+	}
+	return ""
+}
+
+// FuzzDecodeInOnePass: whatever the line, decoding it in one pass is as
+// scanning it first, for both formats read so.
+func FuzzDecodeInOnePass(f *testing.F) {
+	for _, line := range bytes.Split(tagged(f, 3), []byte("\n")) {
+		f.Add(line, false)
+	}
+	f.Add([]byte(`{"UUID":"a","Last":5,"end":1800000000,"Tag":"x","LogStatus":"OK"}`), true)
+	f.Add([]byte(`{"Tag":7,"end":"2027-01-02T03:04:05Z"}`), true)
+	batchers := map[bool]*batcher{}
+	for _, secadvisor := range []bool{false, true} {
+		format := map[bool]string{false: "flows-parquet", true: "secadvisor-parquet"}[secadvisor]
+		b, err := open(testContext(f, "--format", format, "--spool", filepath.Join(f.TempDir(), "s"), "--time-field", "end", "--time-field", "Last"), nil, io.Discard)
+		if err != nil {
+			f.Fatal(err)
+		}
+		batchers[secadvisor] = b
+	}
+	f.Fuzz(func(t *testing.T, line []byte, secadvisor bool) {
+		if diff := decodedAsScanned(batchers[secadvisor], line); diff != "" {
+			t.Fatal(diff)
+		}
+	})
 }

@@ -12,7 +12,7 @@ func regexpMatch(pattern, s string) bool { return regexp.MustCompile(pattern).Ma
 
 // testContext parses args with sky-batch's flags, for tests that drive a
 // batcher by hand.
-func testContext(t *testing.T, args ...string) *cli.Context {
+func testContext(t testing.TB, args ...string) *cli.Context {
 	t.Helper()
 	set := flag.NewFlagSet("sky-batch", flag.ContinueOnError)
 	for _, f := range flags() {

@@ -193,12 +193,9 @@ func (o *object) closeFiles() {
 // The journal line is written only once the encoder took the record.
 func (o *object) add(r *record) error {
 	var err error
-	switch {
-	case r.err != nil:
-		err = r.err
-	case r.row != nil:
+	if r.row != nil {
 		err = o.enc.(encode.Rows).Add(r.row)
-	default:
+	} else {
 		err = o.enc.Record(r.encoded)
 	}
 	if err != nil {

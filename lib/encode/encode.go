@@ -40,15 +40,22 @@ type Rows interface {
 	Add(row any) error
 }
 
-// Decoder is the format's decoder of records for its encoders' Add
-// (Rows), safe for concurrent use; nil for a format without one. Its
-// errors are bad input.
-func (f Format) Decoder() func(raw []byte) (any, error) { return decoders[f.Name] }
+// Decoder decodes a format's records ahead, on any goroutine, into rows
+// for its encoders' Add (Rows). Its errors are bad input.
+type Decoder struct {
+	Decode func(raw []byte) (row any, err error)
+	// Seeing, where the format has it, is Decode handing see each
+	// top-level member first, and leaving out those it skips.
+	Seeing func(raw []byte, see jsonscan.See) (row any, err error)
+}
 
-var decoders = map[string]func([]byte) (any, error){
-	"flows-parquet":      flowsParquet.Decode,
-	"secadvisor-parquet": secadvisorParquet.Decode,
-	"vpclogs-parquet":    vpclogsParquet.Decode,
+// Decoder is the format's decoder; nil for a format without one.
+func (f Format) Decoder() *Decoder { return decoders[f.Name] }
+
+var decoders = map[string]*Decoder{
+	"flows-parquet":      flowsParquet.decoder(),
+	"secadvisor-parquet": secadvisorParquet.decoder(),
+	"vpclogs-parquet":    vpclogsParquet.decoder(),
 }
 
 // Options tune the encoders.

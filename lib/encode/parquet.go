@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	jsoniter "github.com/json-iterator/go"
 	"github.com/parquet-go/parquet-go"
@@ -204,11 +205,18 @@ func (s *sink) finish(held int, flush func() error, w io.Closer) error {
 }
 
 // structFormat is a Parquet format of records that decode into T, a
-// struct whose parquet tags give the schema; addresses are the paths of
-// T's address columns, for --parquet-bloom.
+// struct whose parquet tags give the schema: by decode, or by seeing
+// where the format's decoder can hand a See each top-level member;
+// addresses are the paths of T's address columns, for --parquet-bloom.
 type structFormat[T any] struct {
 	decode    func([]byte, *T) error
+	seeing    func([]byte, *T, jsonscan.See) error
 	addresses [][]string
+	free      *sync.Pool // rows decoded ahead, once added
+}
+
+func newStructFormat[T any](decode func([]byte, *T) error, seeing func([]byte, *T, jsonscan.See) error, addresses ...[]string) structFormat[T] {
+	return structFormat[T]{decode, seeing, addresses, &sync.Pool{New: func() any { return new(T) }}}
 }
 
 // New makes an encoder of the format.
@@ -217,10 +225,26 @@ func (f structFormat[T]) New(w io.Writer, o Options) Encoder {
 		rows: make([]T, 0, rowBatch), spare: make([]T, 0, rowBatch)}
 }
 
-// Decode decodes a record into a row for Add, on any goroutine.
-func (f structFormat[T]) Decode(raw []byte) (any, error) {
-	row := new(T)
-	if err := f.decode(raw, row); err != nil {
+// decoder decodes the format's records ahead, for Add.
+func (f structFormat[T]) decoder() *Decoder {
+	d := &Decoder{Decode: func(raw []byte) (any, error) {
+		return f.row(func(row *T) error { return f.decode(raw, row) })
+	}}
+	if f.seeing != nil {
+		d.Seeing = func(raw []byte, see jsonscan.See) (any, error) {
+			return f.row(func(row *T) error { return f.seeing(raw, row, see) })
+		}
+	}
+	return d
+}
+
+// row is a row that decode filled.
+func (f structFormat[T]) row(decode func(*T) error) (any, error) {
+	row := f.free.Get().(*T)
+	var zero T
+	*row = zero
+	if err := decode(row); err != nil {
+		f.free.Put(row)
 		return nil, decodeError(err)
 	}
 	return row, nil
@@ -266,6 +290,7 @@ func (e *structParquet[T]) Add(row any) error {
 		return err
 	}
 	e.rows = append(e.rows, *row.(*T))
+	e.f.free.Put(row)
 	return e.added()
 }
 
@@ -539,9 +564,9 @@ func (e *anyParquet) Close() error {
 }
 
 var (
-	flowsParquet      = structFormat[flow.Flow]{decodeFlow, [][]string{{"Network", "A"}, {"Network", "B"}}}
-	secadvisorParquet = structFormat[secadvisor.Record]{secadvisor.Decode, [][]string{{"Network", "A"}, {"Network", "B"}}}
-	vpclogsParquet    = structFormat[vpclogs.Record]{decodeJSON[vpclogs.Record], [][]string{{"initiator_ip"}, {"target_ip"}}}
+	flowsParquet      = newStructFormat(decodeFlow, flow.DecodeSeeing, []string{"Network", "A"}, []string{"Network", "B"})
+	secadvisorParquet = newStructFormat(secadvisor.Decode, secadvisor.DecodeSeeing, []string{"Network", "A"}, []string{"Network", "B"})
+	vpclogsParquet    = newStructFormat(decodeJSON[vpclogs.Record], nil, []string{"initiator_ip"}, []string{"target_ip"})
 
 	_ Background = (*structParquet[flow.Flow])(nil)
 	_ Rows       = (*structParquet[flow.Flow])(nil)

@@ -90,13 +90,21 @@ func field(key []byte) Fields {
 // DecodeFields is Decode that sets only the fields in want: the others are
 // only checked to be valid JSON, which spares a stage the work of decoding
 // what it does not read.
-func DecodeFields(data []byte, f *Flow, want Fields) error {
+func DecodeFields(data []byte, f *Flow, want Fields) error { return decode(data, f, want, nil) }
+
+// DecodeSeeing is Decode that hands see each top-level member first,
+// and leaves out those it skips.
+func DecodeSeeing(data []byte, f *Flow, see jsonscan.See) error {
+	return decode(data, f, AllFields, see)
+}
+
+func decode(data []byte, f *Flow, want Fields, see jsonscan.See) error {
 	*f = Flow{}
 	start := 0
 	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
 		start++
 	}
-	end, err := jsonscan.Walk(data, start, func(m jsonscan.Member) (int, error) {
+	end, err := jsonscan.Walk(data, start, jsonscan.Seeing(data, func(m jsonscan.Member) (int, error) {
 		key := m.Unescaped()
 		if want != AllFields && want&field(key) == 0 {
 			end, _, err := jsonscan.Skip(data, m.Start)
@@ -125,7 +133,7 @@ func DecodeFields(data []byte, f *Flow, want Fields) error {
 			return end, err
 		}
 		return end, f.scalar(path{key: key}, data[m.Start:end], k)
-	})
+	}, see))
 	if err != nil {
 		return err
 	}

@@ -443,6 +443,30 @@ func MembersArray(d []byte, array string, elem func(start, end int, k Kind) erro
 	return end - 1, nil
 }
 
+// See is handed a member of an object before a decoder reads it (Key
+// and Start set), and says whether the decoder should skip it: a caller
+// reads what it needs of the record in the decoder's pass.
+type See func(m Member) (skip bool, err error)
+
+// Seeing wraps fn, a Walk callback over d, so that see is handed each
+// member first; one that see skips is only scanned.
+func Seeing(d []byte, fn func(Member) (int, error), see See) func(Member) (int, error) {
+	if see == nil {
+		return fn
+	}
+	return func(m Member) (int, error) {
+		skip, err := see(m)
+		switch {
+		case err != nil:
+			return m.Start, err
+		case skip:
+			end, _, err := Skip(d, m.Start)
+			return end, err
+		}
+		return fn(m)
+	}
+}
+
 // Walk scans the object that starts at d[i] and calls fn for each member
 // with its key and the offset where its value starts (End is not set).
 // fn scans the value itself and returns where it ends, with Skip or Walk,

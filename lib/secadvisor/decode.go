@@ -15,13 +15,17 @@ import (
 // null is the zero value, and a field of another type is an error that
 // names it. Context and Extend, which only enriched records hold, are
 // read by reflection.
-func Decode(data []byte, r *Record) error {
+func Decode(data []byte, r *Record) error { return DecodeSeeing(data, r, nil) }
+
+// DecodeSeeing is Decode that hands see each top-level member first,
+// and leaves out those it skips.
+func DecodeSeeing(data []byte, r *Record, see jsonscan.See) error {
 	*r = Record{}
 	start := 0
 	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
 		start++
 	}
-	end, err := jsonscan.Walk(data, start, func(m jsonscan.Member) (int, error) {
+	end, err := jsonscan.Walk(data, start, jsonscan.Seeing(data, func(m jsonscan.Member) (int, error) {
 		key := m.Unescaped()
 		switch string(key) {
 		case "Network":
@@ -38,7 +42,7 @@ func Decode(data []byte, r *Record) error {
 			return end, err
 		}
 		return end, r.scalar(string(key), data[m.Start:end], k)
-	})
+	}, see))
 	if err != nil {
 		return err
 	}
