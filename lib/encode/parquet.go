@@ -37,7 +37,12 @@ const (
 	rowGroupBytes    = 4 << 20
 	awsRowGroupBytes = 8 << 20
 	maxGroupRows     = 1 << 17
-	rowBatch         = 256 // rows handed to the writer at once
+	// rowBatch are the rows handed to the writer at once: the fewer
+	// hand-offs, the more the writer's goroutine overlaps the caller's on
+	// two cores (secadvisor records: 1 024 rows 7% faster than 256), but
+	// AWS's rows, a value a column, take more memory (1 024: 67 MiB).
+	rowBatch    = 1024
+	awsRowBatch = 256
 	// dictionaryBytes bounds a column chunk's dictionary.
 	dictionaryBytes = 256 << 10
 	// bloomBits are the bits of a bloom filter for each distinct value.
@@ -421,7 +426,7 @@ func (e *awsParquet) Record(raw []byte) error {
 		return stage.BadInput(fmt.Errorf("awsflowlogs record: %w", err))
 	}
 	e.rows = append(e.rows, row)
-	if len(e.rows) == rowBatch {
+	if len(e.rows) == awsRowBatch {
 		return e.flush()
 	}
 	return nil
