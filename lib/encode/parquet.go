@@ -8,7 +8,6 @@ import (
 	"strings"
 	"sync"
 
-	jsoniter "github.com/json-iterator/go"
 	"github.com/parquet-go/parquet-go"
 	"github.com/parquet-go/parquet-go/compress"
 	pgzip "github.com/parquet-go/parquet-go/compress/gzip"
@@ -104,11 +103,6 @@ func writerOptions(o Options, addresses ...[]string) ([]parquet.WriterOption, er
 	}
 	return options, nil
 }
-
-// recordJSON decodes IBM records: field names matched as written
-// (sky-transform's), not whatever their case as encoding/json does,
-// which decodes records 20% faster.
-var recordJSON = jsoniter.Config{CaseSensitive: true}.Froze()
 
 // structParquet writes records that decode into T, a struct whose
 // parquet tags give the schema.
@@ -330,16 +324,6 @@ func (e *structParquet[T]) Close() error {
 
 // decodeFlow reads a raw Skydive flow, every field.
 func decodeFlow(raw []byte, f *flow.Flow) error { return flow.DecodeFields(raw, f, flow.AllFields) }
-
-func decodeJSON[T any](raw []byte, v *T) error {
-	if err := recordJSON.Unmarshal(raw, v); err != nil {
-		if _, serr := jsonscan.Members(raw, nil); serr != nil {
-			return serr // the scanner's plain words for bad JSON
-		}
-		return err
-	}
-	return nil
-}
 
 // awsParquet writes AWS flow log records as AWS delivers them in Parquet:
 // the columns of the records' version, named with underscores, integers
@@ -571,7 +555,7 @@ func (e *anyParquet) Close() error {
 var (
 	flowsParquet      = newStructFormat(decodeFlow, flow.DecodeSeeing, []string{"Network", "A"}, []string{"Network", "B"})
 	secadvisorParquet = newStructFormat(secadvisor.Decode, secadvisor.DecodeSeeing, []string{"Network", "A"}, []string{"Network", "B"})
-	vpclogsParquet    = newStructFormat(decodeJSON[vpclogs.Record], nil, []string{"initiator_ip"}, []string{"target_ip"})
+	vpclogsParquet    = newStructFormat(vpclogs.Decode, vpclogs.DecodeSeeing, []string{"initiator_ip"}, []string{"target_ip"})
 
 	_ Background = (*structParquet[flow.Flow])(nil)
 	_ Rows       = (*structParquet[flow.Flow])(nil)

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	jsoniter "github.com/json-iterator/go"
 	"github.com/klauspost/compress/gzip"
 	"github.com/parquet-go/parquet-go"
 
@@ -130,6 +131,12 @@ func TestParquetSecadvisor(t *testing.T) {
 	roundTrip(t, "secadvisor", decodeJSON[secadvisor.Record], extra...)
 }
 func TestParquetVPCLogs(t *testing.T) { roundTrip(t, "vpclogs", decodeJSON[vpclogs.Record]) }
+
+// decodeJSON decodes a record by reflection, field names matched as
+// written: what the round trips hold the Parquet rows to.
+func decodeJSON[T any](raw []byte, v *T) error {
+	return jsoniter.Config{CaseSensitive: true}.Froze().Unmarshal(raw, v)
+}
 
 // TestParquetAWS: AWS records come back with AWS's Parquet column names
 // and types, '-' as null.
