@@ -138,8 +138,8 @@ type batcher struct {
 	seq        map[string]int
 	created    map[string]string // IBM stream-ids, by the folder above
 	open       map[string]*object
-	scan       scan            // reused by Record
-	decoder    *encode.Decoder // the format's, if it decodes ahead
+	scan       scan           // reused by Record
+	decoder    encode.Decoder // the format's, if it decodes ahead
 	// objects, records and bytes finished, and objects open: the metrics
 	// read them too.
 	objects, records, bytes, openN atomic.Int64
@@ -458,7 +458,7 @@ func (b *batcher) note(r *record, rank *int, line []byte, m jsonscan.Member) boo
 func (b *batcher) decode(line []byte) (record, error) {
 	r := record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
 	rank := len(b.timeFields)
-	r.row, r.err = b.decoder.Seeing(line, func(m jsonscan.Member) (bool, error) {
+	r.row, r.err = b.decoder(line, func(m jsonscan.Member) (bool, error) {
 		if !b.noted(m, rank) {
 			return false, nil
 		}
@@ -494,21 +494,23 @@ func (b *batcher) noted(m jsonscan.Member, rank int) bool {
 // Prepare reads a record ahead, on a worker: its group and time and,
 // for a format decoded ahead, its row.
 func (b *batcher) Prepare(line []byte) (any, error) {
-	if b.decoder != nil && b.decoder.Seeing != nil {
-		r, err := b.decode(line)
-		return &r, err
-	}
 	s := scans.Get().(*scan)
 	s.buf = nil // the record keeps what it is encoded into
-	r, err := b.prepare(line, s)
+	r, err := b.read(line, s)
 	scans.Put(s)
 	if err != nil {
 		return nil, err
 	}
-	if b.decoder != nil {
-		r.row, r.err = b.decoder.Decode(r.encoded)
-	}
 	return &r, nil
+}
+
+// read reads a record: in the decoder's one pass for a format decoded
+// ahead, else scanned with s.
+func (b *batcher) read(line []byte, s *scan) (record, error) {
+	if b.decoder != nil {
+		return b.decode(line)
+	}
+	return b.prepare(line, s)
 }
 
 var scans = sync.Pool{New: func() any { return new(scan) }}
@@ -537,13 +539,7 @@ func timestamp(v []byte, k jsonscan.Kind) (int64, bool) {
 // Record adds a record to its group's object. An object that fills up
 // is finished once the chunk is committed.
 func (b *batcher) Record(line []byte) (bool, error) {
-	var r record
-	var err error
-	if b.decoder != nil && b.decoder.Seeing != nil {
-		r, err = b.decode(line)
-	} else {
-		r, err = b.prepare(line, &b.scan)
-	}
+	r, err := b.read(line, &b.scan)
 	if err != nil {
 		return false, stage.BadInput(err)
 	}

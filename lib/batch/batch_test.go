@@ -981,7 +981,7 @@ func TestDecodeInOnePass(t *testing.T) {
 			{"--time-field", "Start", "--time-field", "Last"}, {"--time-field", "end", "--time-field", "Last"},
 		} {
 			b, err := open(testContext(t, append([]string{"--format", format, "--spool", filepath.Join(t.TempDir(), "s")}, args...)...), nil, io.Discard)
-			if err != nil || b.decoder == nil || b.decoder.Seeing == nil {
+			if err != nil || b.decoder == nil {
 				t.Fatalf("%s %q: %v", format, args, err)
 			}
 			for i, line := range bytes.Split(bytes.TrimSpace(in), []byte("\n")) {
@@ -999,7 +999,7 @@ func decodedAsScanned(b *batcher, line []byte) string {
 	one, err1 := b.decode(line)
 	two, err2 := b.prepare(line, &scan{})
 	if err2 == nil {
-		two.row, two.err = b.decoder.Decode(two.encoded)
+		two.row, two.err = b.decoder(two.encoded, nil)
 	}
 	switch {
 	case (err1 == nil) != (err2 == nil):

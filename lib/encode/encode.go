@@ -40,22 +40,19 @@ type Rows interface {
 	Add(row any) error
 }
 
-// Decoder decodes a format's records ahead, on any goroutine, into rows
-// for its encoders' Add (Rows). Its errors are bad input.
-type Decoder struct {
-	Decode func(raw []byte) (row any, err error)
-	// Seeing, where the format has it, is Decode handing see each
-	// top-level member first, and leaving out those it skips.
-	Seeing func(raw []byte, see jsonscan.See) (row any, err error)
-}
+// Decoder decodes a record of a format ahead, on any goroutine, into a
+// row for its encoders' Add (Rows), in one pass that hands see, if not
+// nil, each top-level member first and leaves out those it skips. Its
+// errors are bad input.
+type Decoder func(raw []byte, see jsonscan.See) (row any, err error)
 
 // Decoder is the format's decoder; nil for a format without one.
-func (f Format) Decoder() *Decoder { return decoders[f.Name] }
+func (f Format) Decoder() Decoder { return decoders[f.Name] }
 
-var decoders = map[string]*Decoder{
-	"flows-parquet":      flowsParquet.decoder(),
-	"secadvisor-parquet": secadvisorParquet.decoder(),
-	"vpclogs-parquet":    vpclogsParquet.decoder(),
+var decoders = map[string]Decoder{
+	"flows-parquet":      flowsParquet.Decode,
+	"secadvisor-parquet": secadvisorParquet.Decode,
+	"vpclogs-parquet":    vpclogsParquet.Decode,
 }
 
 // Options tune the encoders.

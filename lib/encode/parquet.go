@@ -204,18 +204,17 @@ func (s *sink) finish(held int, flush func() error, w io.Closer) error {
 }
 
 // structFormat is a Parquet format of records that decode into T, a
-// struct whose parquet tags give the schema: by decode, or by seeing
-// where the format's decoder can hand a See each top-level member;
-// addresses are the paths of T's address columns, for --parquet-bloom.
+// struct whose parquet tags give the schema; decode may hand a See each
+// top-level member (Decoder). addresses are the paths of T's address
+// columns, for --parquet-bloom.
 type structFormat[T any] struct {
-	decode    func([]byte, *T) error
-	seeing    func([]byte, *T, jsonscan.See) error
+	decode    func([]byte, *T, jsonscan.See) error
 	addresses [][]string
 	free      *sync.Pool // rows decoded ahead, once added
 }
 
-func newStructFormat[T any](decode func([]byte, *T) error, seeing func([]byte, *T, jsonscan.See) error, addresses ...[]string) structFormat[T] {
-	return structFormat[T]{decode, seeing, addresses, &sync.Pool{New: func() any { return new(T) }}}
+func newStructFormat[T any](decode func([]byte, *T, jsonscan.See) error, addresses ...[]string) structFormat[T] {
+	return structFormat[T]{decode, addresses, &sync.Pool{New: func() any { return new(T) }}}
 }
 
 // New makes an encoder of the format.
@@ -224,25 +223,12 @@ func (f structFormat[T]) New(w io.Writer, o Options) Encoder {
 		rows: make([]T, 0, rowBatch), spare: make([]T, 0, rowBatch)}
 }
 
-// decoder decodes the format's records ahead, for Add.
-func (f structFormat[T]) decoder() *Decoder {
-	d := &Decoder{Decode: func(raw []byte) (any, error) {
-		return f.row(func(row *T) error { return f.decode(raw, row) })
-	}}
-	if f.seeing != nil {
-		d.Seeing = func(raw []byte, see jsonscan.See) (any, error) {
-			return f.row(func(row *T) error { return f.seeing(raw, row, see) })
-		}
-	}
-	return d
-}
-
-// row is a row that decode filled.
-func (f structFormat[T]) row(decode func(*T) error) (any, error) {
+// Decode decodes a record ahead into a row for Add (a Decoder).
+func (f structFormat[T]) Decode(raw []byte, see jsonscan.See) (any, error) {
 	row := f.free.Get().(*T)
 	var zero T
 	*row = zero
-	if err := decode(row); err != nil {
+	if err := f.decode(raw, row, see); err != nil {
 		f.free.Put(row)
 		return nil, decodeError(err)
 	}
@@ -276,7 +262,7 @@ func (e *structParquet[T]) Record(raw []byte) error {
 	}
 	var zero T
 	e.rows = append(e.rows, zero)
-	if err := e.f.decode(raw, &e.rows[len(e.rows)-1]); err != nil {
+	if err := e.f.decode(raw, &e.rows[len(e.rows)-1], nil); err != nil {
 		e.rows = e.rows[:len(e.rows)-1]
 		return decodeError(err)
 	}
@@ -321,9 +307,6 @@ func (e *structParquet[T]) Close() error {
 	}
 	return e.finish(len(e.rows), e.flush, e.w)
 }
-
-// decodeFlow reads a raw Skydive flow, every field.
-func decodeFlow(raw []byte, f *flow.Flow) error { return flow.DecodeFields(raw, f, flow.AllFields) }
 
 // awsParquet writes AWS flow log records as AWS delivers them in Parquet:
 // the columns of the records' version, named with underscores, integers
@@ -553,9 +536,9 @@ func (e *anyParquet) Close() error {
 }
 
 var (
-	flowsParquet      = newStructFormat(decodeFlow, flow.DecodeSeeing, []string{"Network", "A"}, []string{"Network", "B"})
-	secadvisorParquet = newStructFormat(secadvisor.Decode, secadvisor.DecodeSeeing, []string{"Network", "A"}, []string{"Network", "B"})
-	vpclogsParquet    = newStructFormat(vpclogs.Decode, vpclogs.DecodeSeeing, []string{"initiator_ip"}, []string{"target_ip"})
+	flowsParquet      = newStructFormat(flow.DecodeSeeing, []string{"Network", "A"}, []string{"Network", "B"})
+	secadvisorParquet = newStructFormat(secadvisor.Decode, []string{"Network", "A"}, []string{"Network", "B"})
+	vpclogsParquet    = newStructFormat(vpclogs.Decode, []string{"initiator_ip"}, []string{"target_ip"})
 
 	_ Background = (*structParquet[flow.Flow])(nil)
 	_ Rows       = (*structParquet[flow.Flow])(nil)

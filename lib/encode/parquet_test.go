@@ -112,7 +112,9 @@ func roundTrip[T any](t *testing.T, kind string, decode func([]byte, *T) error, 
 	}
 }
 
-func TestParquetFlows(t *testing.T) { roundTrip(t, "flows", decodeFlow) }
+func TestParquetFlows(t *testing.T) {
+	roundTrip(t, "flows", func(raw []byte, f *flow.Flow) error { return flow.DecodeFields(raw, f, flow.AllFields) })
+}
 func TestParquetSecadvisor(t *testing.T) {
 	// Enriched records too: Context, NodeType, Extend, SKIPDATA and NODATA.
 	enriched, err := os.ReadFile("../transform/testdata/secadvisor-enrich.golden")

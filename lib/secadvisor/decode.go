@@ -14,12 +14,9 @@ import (
 // recorded flows' records (sky-batch's profile): unknown fields are skipped,
 // null is the zero value, and a field of another type is an error that
 // names it. Context and Extend, which only enriched records hold, are
-// read by reflection.
-func Decode(data []byte, r *Record) error { return DecodeSeeing(data, r, nil) }
-
-// DecodeSeeing is Decode that hands see each top-level member first,
-// and leaves out those it skips.
-func DecodeSeeing(data []byte, r *Record, see jsonscan.See) error {
+// read by reflection. see, if not nil, is handed each top-level member
+// first, and those it skips are left out.
+func Decode(data []byte, r *Record, see jsonscan.See) error {
 	*r = Record{}
 	start := 0
 	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {

@@ -29,7 +29,7 @@ func records(tb testing.TB) [][]byte {
 func TestDecode(t *testing.T) {
 	for _, line := range records(t) {
 		var got, want Record
-		if err := Decode(line, &got); err != nil {
+		if err := Decode(line, &got, nil); err != nil {
 			t.Fatalf("Decode(%s): %v", line, err)
 		}
 		if err := reference.Unmarshal(line, &want); err != nil {
@@ -45,7 +45,7 @@ func TestDecode(t *testing.T) {
 // spells, at the top and in a layer.
 func TestDecodeEscapedKeys(t *testing.T) {
 	var r Record
-	if err := Decode([]byte(`{"U\u0055ID":"x","Network":{"\u0041":"10.0.0.1"}}`), &r); err != nil || r.UUID != "x" || r.Network == nil || r.Network.A != "10.0.0.1" {
+	if err := Decode([]byte(`{"U\u0055ID":"x","Network":{"\u0041":"10.0.0.1"}}`), &r, nil); err != nil || r.UUID != "x" || r.Network == nil || r.Network.A != "10.0.0.1" {
 		t.Fatalf("%+v %+v: %v", r, r.Network, err)
 	}
 }
@@ -67,7 +67,7 @@ func TestDecodeErrors(t *testing.T) {
 		`{"Network":{"Protocol":"IPV4"}},{}`: "after top-level value",
 	} {
 		var r Record
-		err := Decode([]byte(line), &r)
+		err := Decode([]byte(line), &r, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Decode(%s): %v, want an error with %q", line, err, want)
 		}
@@ -83,7 +83,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"Network":{"Protocol":"IPV4","A":"1.1.1.1"},"LinkID":null,"Extend":{"a":"b"}}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var got Record
-		if Decode(line, &got) != nil {
+		if Decode(line, &got, nil) != nil {
 			return
 		}
 		var want Record
@@ -120,7 +120,7 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		for _, l := range lines {
 			var r Record
-			if err := Decode(l, &r); err != nil {
+			if err := Decode(l, &r, nil); err != nil {
 				b.Fatal(err)
 			}
 		}

@@ -10,12 +10,9 @@ import (
 // Decode reads a record from its JSON text in one pass, as reflection
 // with field names matched as written did, in less time: unknown fields
 // are skipped, null is the zero value, and a field of another type is an
-// error that names it.
-func Decode(data []byte, r *Record) error { return DecodeSeeing(data, r, nil) }
-
-// DecodeSeeing is Decode that hands see each member first, and leaves
-// out those it skips.
-func DecodeSeeing(data []byte, r *Record, see jsonscan.See) error {
+// error that names it. see, if not nil, is handed each member first,
+// and those it skips are left out.
+func Decode(data []byte, r *Record, see jsonscan.See) error {
 	*r = Record{}
 	start := 0
 	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {

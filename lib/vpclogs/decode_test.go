@@ -27,7 +27,7 @@ func records(tb testing.TB) [][]byte {
 func TestDecode(t *testing.T) {
 	for _, line := range append(records(t), []byte(`{"T\u0061g":"x","direction":null,"was_initiated":null,"transport_protocol":null,"other":[1,{"a":2}]}`)) {
 		var got, want Record
-		if err := Decode(line, &got); err != nil {
+		if err := Decode(line, &got, nil); err != nil {
 			t.Fatalf("Decode(%s): %v", line, err)
 		}
 		if err := reference.Unmarshal(line, &want); err != nil {
@@ -54,7 +54,7 @@ func TestDecodeErrors(t *testing.T) {
 		`{"start_time":"a","Tag":"b",}`: "invalid character",
 	} {
 		var r Record
-		err := Decode([]byte(line), &r)
+		err := Decode([]byte(line), &r, nil)
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Decode(%s): %v, want an error with %q", line, err, want)
 		}
@@ -70,7 +70,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add([]byte(`{"was_terminated":true,"transport_protocol":17,"Tag":null}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		var got Record
-		if Decode(line, &got) != nil {
+		if Decode(line, &got, nil) != nil {
 			return
 		}
 		var want Record
@@ -93,7 +93,7 @@ func BenchmarkDecode(b *testing.B) {
 	for b.Loop() {
 		for _, l := range lines {
 			var r Record
-			if err := Decode(l, &r); err != nil {
+			if err := Decode(l, &r, nil); err != nil {
 				b.Fatal(err)
 			}
 		}
