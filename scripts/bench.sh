@@ -300,14 +300,20 @@ echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 6
 "$bin/sky-genflows" -n 100000 > "$work/pq-generated.ndjson"
 "$bin/sky-genflows" -n 100000 --repeat testdata/flows/recorded.ndjson > "$work/pq-recorded.ndjson"
 # pqbatch FORMAT INPUT SPOOL [FLAGS...]: sky-batch into SPOOL on one
-# core (on every core with procs=all); sets secs and rss (measure).
+# core (on every core with procs=all), three times; sets secs to the
+# fastest run's and rss to the largest (measure). Single runs of these
+# 0.1 to 1 s jobs moved by a fifth from one to the next.
 pqbatch() {
-	local format=$1 input=$2 spool=$3
+	local format=$1 input=$2 spool=$3 best=999 maxrss=0
 	shift 3
-	rm -rf "$spool"
-	GOMAXPROCS=$([ "${procs:-1}" = all ] && nproc || echo 1) \
-		measure "$input" "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 --format "$format" "$@" ||
-		{ cat "$work/stderr" >&2; exit 1; }
+	for _ in 1 2 3; do
+		rm -rf "$spool"
+		GOMAXPROCS=$([ "${procs:-1}" = all ] && nproc || echo 1) \
+			measure "$input" "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 --format "$format" "$@" ||
+			{ cat "$work/stderr" >&2; exit 1; }
+		best=$(echo "if ($secs < $best) $secs else $best" | bc) maxrss=$(( rss > maxrss ? rss : maxrss ))
+	done
+	secs=$best rss=$maxrss
 }
 echo
 echo "| records | flows | records | gzip text bytes | Parquet bytes | Parquet/text | text rec/s | Parquet rec/s | Parquet/text rate | same on $(nproc) cores | Parquet max RSS MiB |"

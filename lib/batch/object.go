@@ -201,15 +201,14 @@ func (o *object) add(r *record) error {
 	if err != nil {
 		return err
 	}
-	ts := r.ts
 	o.journalW.Write(r.raw)
 	if err := o.journalW.WriteByte('\n'); err != nil {
 		return fmt.Errorf("spool: %w", err)
 	}
-	if o.records == 0 || ts < o.first {
-		o.first = ts
+	if o.records == 0 || r.ts < o.first {
+		o.first = r.ts
 	}
-	o.last = max(o.last, ts)
+	o.last = max(o.last, r.ts)
 	o.records++
 	return nil
 }
