@@ -100,11 +100,7 @@ func DecodeSeeing(data []byte, f *Flow, see jsonscan.See) error {
 
 func decode(data []byte, f *Flow, want Fields, see jsonscan.See) error {
 	*f = Flow{}
-	start := 0
-	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
-		start++
-	}
-	end, err := jsonscan.Walk(data, start, jsonscan.Seeing(data, func(m jsonscan.Member) (int, error) {
+	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
 		key := m.Unescaped()
 		if want != AllFields && want&field(key) == 0 {
 			end, _, err := jsonscan.Skip(data, m.Start)
@@ -133,11 +129,7 @@ func decode(data []byte, f *Flow, want Fields, see jsonscan.See) error {
 			return end, err
 		}
 		return end, f.scalar(path{key: key}, data[m.Start:end], k)
-	}, see))
-	if err != nil {
-		return err
-	}
-	return jsonscan.End(data, end)
+	}, see)
 }
 
 // scalar sets the top-level field name to the value v.

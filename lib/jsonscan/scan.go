@@ -448,6 +448,17 @@ func MembersArray(d []byte, array string, elem func(start, end int, k Kind) erro
 // reads what it needs of the record in the decoder's pass.
 type See func(m Member) (skip bool, err error)
 
+// WalkText walks d, a whole JSON text that must be an object, as Walk
+// does, see (if not nil) handed each member first as Seeing does, and
+// checks that only white space follows: a decoder's one pass.
+func WalkText(d []byte, fn func(Member) (int, error), see See) error {
+	end, err := Walk(d, skipWS(d, 0), Seeing(d, fn, see))
+	if err != nil {
+		return err
+	}
+	return End(d, end)
+}
+
 // Seeing wraps fn, a Walk callback over d, so that see is handed each
 // member first; one that see skips is only scanned.
 func Seeing(d []byte, fn func(Member) (int, error), see See) func(Member) (int, error) {

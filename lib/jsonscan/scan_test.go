@@ -237,3 +237,30 @@ func FuzzFastSkip(f *testing.F) {
 		}
 	})
 }
+
+// TestWalkTextSeeing: see is handed every member before the decoder, in
+// order; a member it skips does not reach the decoder; white space may
+// surround the object and nothing else may follow it.
+func TestWalkTextSeeing(t *testing.T) {
+	var seen, read []string
+	see := func(m Member) (bool, error) {
+		seen = append(seen, string(m.Key))
+		return string(m.Key) == "skip", nil
+	}
+	fn := func(m Member) (int, error) {
+		end, _, err := Skip([]byte(" \t{\"a\":1,\"skip\":{\"x\":[2]},\"b\":\"c\"}\n"), m.Start)
+		read = append(read, string(m.Key))
+		return end, err
+	}
+	if err := WalkText([]byte(" \t{\"a\":1,\"skip\":{\"x\":[2]},\"b\":\"c\"}\n"), fn, see); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(seen, ",") != "a,skip,b" || strings.Join(read, ",") != "a,b" {
+		t.Errorf("seen %q, read %q", seen, read)
+	}
+	for _, bad := range []string{`{"a":1} x`, `{"skip":{"x":}}`, `[1]`, ``} {
+		if err := WalkText([]byte(bad), func(m Member) (int, error) { end, _, err := Skip([]byte(bad), m.Start); return end, err }, see); err == nil {
+			t.Errorf("WalkText(%s): no error", bad)
+		}
+	}
+}

@@ -18,11 +18,7 @@ import (
 // first, and those it skips are left out.
 func Decode(data []byte, r *Record, see jsonscan.See) error {
 	*r = Record{}
-	start := 0
-	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
-		start++
-	}
-	end, err := jsonscan.Walk(data, start, jsonscan.Seeing(data, func(m jsonscan.Member) (int, error) {
+	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
 		key := m.Unescaped()
 		switch string(key) {
 		case "Network":
@@ -39,11 +35,7 @@ func Decode(data []byte, r *Record, see jsonscan.See) error {
 			return end, err
 		}
 		return end, r.scalar(string(key), data[m.Start:end], k)
-	}, see))
-	if err != nil {
-		return err
-	}
-	return jsonscan.End(data, end)
+	}, see)
 }
 
 // scalar sets the field named key, whose value is v.

@@ -14,21 +14,13 @@ import (
 // and those it skips are left out.
 func Decode(data []byte, r *Record, see jsonscan.See) error {
 	*r = Record{}
-	start := 0
-	for start < len(data) && (data[start] == ' ' || data[start] == '\t' || data[start] == '\r' || data[start] == '\n') {
-		start++
-	}
-	end, err := jsonscan.Walk(data, start, jsonscan.Seeing(data, func(m jsonscan.Member) (int, error) {
+	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
 		end, k, err := jsonscan.Skip(data, m.Start)
 		if err != nil {
 			return end, err
 		}
 		return end, r.field(string(m.Unescaped()), data[m.Start:end], k)
-	}, see))
-	if err != nil {
-		return err
-	}
-	return jsonscan.End(data, end)
+	}, see)
 }
 
 // field sets the field named key, whose value is v.
