@@ -383,6 +383,12 @@ type record struct {
 	err          error
 }
 
+// newRecord is line as a record of no group and of now, until its
+// fields say otherwise.
+func newRecord(line []byte) record {
+	return record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
+}
+
 // scan is what reading records reuses from one to the next.
 type scan struct {
 	members []jsonscan.Member
@@ -392,7 +398,7 @@ type scan struct {
 // prepare validates a record, reads its group and time and removes the
 // group field unless it is kept (into s's buffer).
 func (b *batcher) prepare(line []byte, s *scan) (record, error) {
-	r := record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
+	r := newRecord(line)
 	rank := len(b.timeFields) // of the time field found
 	var groupAt *jsonscan.Member
 	members := s.members[:0]
@@ -432,21 +438,18 @@ func (b *batcher) prepare(line []byte, s *scan) (record, error) {
 // field or a time field ranked before the one found (rank), and says
 // whether it is the group field.
 func (b *batcher) note(r *record, rank *int, line []byte, m jsonscan.Member) bool {
-	if m.Is(b.groupBy) {
+	group, i, ok := b.noted(m, *rank)
+	switch {
+	case group:
 		if v, err := jsonscan.StringValue(line[m.Start:m.End]); err == nil && v != "" {
 			r.group = v
 		}
-		return true
-	}
-	for i, name := range b.timeFields[:*rank] {
-		if m.Is(name) {
-			if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
-				r.ts, *rank = t, i
-			}
-			break
+	case ok:
+		if t, ok := timestamp(line[m.Start:m.End], m.Kind); ok {
+			r.ts, *rank = t, i
 		}
 	}
-	return false
+	return group
 }
 
 // decode decodes a record into its row in the decoder's one pass, which
@@ -456,10 +459,10 @@ func (b *batcher) note(r *record, rank *int, line []byte, m jsonscan.Member) boo
 // field of the wrong type first); a record of valid JSON that the format
 // cannot take carries its error to add.
 func (b *batcher) decode(line []byte) (record, error) {
-	r := record{raw: line, encoded: line, group: "untagged", ts: time.Now().UnixMilli()}
+	r := newRecord(line)
 	rank := len(b.timeFields)
 	r.row, r.err = b.decoder(line, func(m jsonscan.Member) (bool, error) {
-		if !b.noted(m, rank) {
+		if _, _, ok := b.noted(m, rank); !ok {
 			return false, nil
 		}
 		end, kind, err := jsonscan.Skip(line, m.Start)
@@ -477,18 +480,18 @@ func (b *batcher) decode(line []byte) (record, error) {
 	return r, nil
 }
 
-// noted says whether note reads m: the group field or a time field
-// ranked before rank.
-func (b *batcher) noted(m jsonscan.Member, rank int) bool {
+// noted says whether note reads m (ok): the group field, or the time
+// field of rank i, ranked before rank.
+func (b *batcher) noted(m jsonscan.Member, rank int) (group bool, i int, ok bool) {
 	if m.Is(b.groupBy) {
-		return true
+		return true, 0, true
 	}
-	for _, name := range b.timeFields[:rank] {
+	for i, name := range b.timeFields[:rank] {
 		if m.Is(name) {
-			return true
+			return false, i, true
 		}
 	}
-	return false
+	return false, 0, false
 }
 
 // Prepare reads a record ahead, on a worker: its group and time and,

@@ -33,11 +33,9 @@ func (r *Record) field(key string, v []byte, k jsonscan.Kind) error {
 	}
 	switch key {
 	case "transport_protocol":
-		var n int64
+		n := int64(r.TransportProtocol)
 		err := flow.ReadInt(&n, v, k, key)
-		if k != jsonscan.Null {
-			r.TransportProtocol = int(n)
-		}
+		r.TransportProtocol = int(n)
 		return err
 	case "was_initiated":
 		return readBool(&r.WasInitiated, v, k, key)
