@@ -1,45 +1,16 @@
 package secadvisor
 
 import (
-	"bytes"
-	"os"
-	"reflect"
 	"strings"
 	"testing"
 
-	jsoniter "github.com/json-iterator/go"
-
+	"github.com/skyflows/skyflows/lib/decodetest"
 	"github.com/skyflows/skyflows/lib/jsonscan"
 )
 
-// reference decodes as sky-batch did before Decode: by reflection,
-// field names matched as written.
-var reference = jsoniter.Config{CaseSensitive: true}.Froze()
-
-func records(tb testing.TB) [][]byte {
-	data, err := os.ReadFile("testdata/records.ndjson")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return bytes.Split(bytes.TrimSpace(data), []byte("\n"))
-}
-
 // TestDecode: every record of sky-transform's golden files, enriched
 // ones too, decodes as by reflection.
-func TestDecode(t *testing.T) {
-	for _, line := range records(t) {
-		var got, want Record
-		if err := Decode(line, &got, nil); err != nil {
-			t.Fatalf("Decode(%s): %v", line, err)
-		}
-		if err := reference.Unmarshal(line, &want); err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("Decode(%s):\n got %+v\nwant %+v", line, got, want)
-		}
-	}
-}
+func TestDecode(t *testing.T) { decodetest.Same(t, Decode, decodetest.Records(t)...) }
 
 // TestDecodeEscapedKeys: a key written with escapes is the field it
 // spells, at the top and in a layer.
@@ -75,25 +46,10 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 // FuzzDecode checks Decode against reflection: where both decode a line,
-// they agree.
+// they agree; reflection merges a repeated key into what it decoded
+// first.
 func FuzzDecode(f *testing.F) {
-	for _, l := range records(f) {
-		f.Add(l)
-	}
-	f.Add([]byte(`{"Network":{"Protocol":"IPV4","A":"1.1.1.1"},"LinkID":null,"Extend":{"a":"b"}}`))
-	f.Fuzz(func(t *testing.T, line []byte) {
-		var got Record
-		if Decode(line, &got, nil) != nil {
-			return
-		}
-		var want Record
-		if reference.Unmarshal(line, &want) != nil || repeatedKeys(line) {
-			return // reflection merges a repeated key into what it decoded first
-		}
-		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("Decode(%s):\n got %+v\nwant %+v", line, got, want)
-		}
-	})
+	decodetest.Fuzz(f, Decode, repeatedKeys, []byte(`{"Network":{"Protocol":"IPV4","A":"1.1.1.1"},"LinkID":null,"Extend":{"a":"b"}}`))
 }
 
 // repeatedKeys reports whether an object of d, at any depth, has a key
@@ -110,19 +66,4 @@ func repeatedKeys(d []byte) bool {
 	return found
 }
 
-func BenchmarkDecode(b *testing.B) {
-	lines := records(b)
-	var n int64
-	for _, l := range lines {
-		n += int64(len(l))
-	}
-	b.SetBytes(n)
-	for b.Loop() {
-		for _, l := range lines {
-			var r Record
-			if err := Decode(l, &r, nil); err != nil {
-				b.Fatal(err)
-			}
-		}
-	}
-}
+func BenchmarkDecode(b *testing.B) { decodetest.Bench(b, Decode) }
