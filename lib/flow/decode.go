@@ -183,6 +183,12 @@ func ReadString(dst *string, v []byte, k jsonscan.Kind, name string) error {
 	return enum(dst, v, k, path{parent: name})
 }
 
+// ReadText sets dst to the string v (null leaves it), one that seldom
+// repeats: an id or an address.
+func ReadText(dst *string, v []byte, k jsonscan.Kind, name string) error {
+	return str(dst, v, k, path{parent: name})
+}
+
 // ReadInt sets dst to the integer v (null leaves it).
 func ReadInt(dst *int64, v []byte, k jsonscan.Kind, name string) error {
 	return integer(dst, v, k, path{parent: name})

@@ -42,7 +42,7 @@ func Decode(data []byte, r *Record, see jsonscan.See) error {
 func (r *Record) scalar(key string, v []byte, k jsonscan.Kind) error {
 	switch key {
 	case "UUID":
-		return flow.ReadString(&r.UUID, v, k, "UUID")
+		return flow.ReadText(&r.UUID, v, k, "UUID")
 	case "LayersPath":
 		return flow.ReadString(&r.LayersPath, v, k, "LayersPath")
 	case "Version":
@@ -98,13 +98,13 @@ func layer(dst **Layer, d []byte, i int, name string) (int, error) {
 		case "Protocol":
 			err = flow.ReadString(&l.Protocol, v, k, "Protocol")
 		case "A":
-			err = flow.ReadString(&l.A, v, k, "A")
+			err = flow.ReadText(&l.A, v, k, "A")
 		case "B":
-			err = flow.ReadString(&l.B, v, k, "B")
+			err = flow.ReadText(&l.B, v, k, "B")
 		case "A_Name":
-			err = flow.ReadString(&l.AName, v, k, "A_Name")
+			err = flow.ReadText(&l.AName, v, k, "A_Name")
 		case "B_Name":
-			err = flow.ReadString(&l.BName, v, k, "B_Name")
+			err = flow.ReadText(&l.BName, v, k, "B_Name")
 		}
 		if err != nil {
 			err = fmt.Errorf("%s.%w", name, err)
