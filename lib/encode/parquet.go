@@ -122,22 +122,23 @@ type structParquet[T any] struct {
 
 // sink is what the Parquet encoders share: the error that stopped one,
 // the size of their row groups, the size of the file when its last row
-// group ended, and the goroutine that writes rows.
+// group ended, and the writes of rows.
 //
-// Batches of decoded rows are written (encoded, compressed, a row group
-// ended to the output) on a goroutine of its own while the caller
-// decodes the next ones: with two cores the two overlap, and up to
-// writeDepth batches wait for the writer while it ends a row group. The
-// caller touches the output again only once the writer has stopped
-// (Close); meanwhile Written tells it how much went out.
+// Each batch of decoded rows is written (encoded, compressed, a row
+// group ended to the output) on a goroutine of its own, once the batch
+// before it is written, while the caller decodes the next ones: with two
+// cores the two overlap, and up to writeDepth batches wait while the
+// writer ends a row group. A write's goroutine ends with it, so that an
+// object dropped without Close leaves none behind. The caller touches
+// the output again only once the writes have ended (Close); meanwhile
+// Written tells it how much went out.
 type sink struct {
 	err        error
 	groupBytes int64
 	flushed    int64
 	out        stage.Counter
-	jobs       chan func() error     // batches for the writer; nil until the first
-	ended      chan struct{}         // closed once the writer has stopped
-	failed     atomic.Pointer[error] // the writer's error
+	writes     []chan struct{}       // each closed once its batch is written, oldest first
+	failed     atomic.Pointer[error] // the first write's error
 }
 
 // Written is the size of what went to the output so far; the caller may
@@ -168,22 +169,35 @@ func (s *sink) fail(err error) error {
 	return s.err
 }
 
-// handOff queues the rows for the writer's goroutine, which writes
-// them once those queued before are written, and takes a spare batch
-// (one the writer is done with) for the next ones.
+// handOff has the rows written once the batches handed before are, and
+// takes a spare batch (one written) for the next ones.
 func handOff[R any](s *sink, rows *[]R, spare chan []R, write func([]R) error) error {
 	if err := s.check(); err != nil {
 		return err
 	}
-	if s.jobs == nil {
-		s.start()
+	s.bound()
+	var before chan struct{}
+	if len(s.writes) > 0 {
+		before = s.writes[len(s.writes)-1]
 	}
+	done := make(chan struct{})
+	s.writes = append(s.writes, done)
 	batch := *rows
-	s.jobs <- func() error {
-		err := write(batch)
-		spare <- batch[:0]
-		return err
-	}
+	go func() {
+		defer close(done)
+		if before != nil {
+			<-before
+		}
+		if s.failed.Load() == nil {
+			if err := write(batch); err != nil {
+				s.failed.Store(&err)
+			}
+		}
+		select {
+		case spare <- batch[:0]:
+		default:
+		}
+	}()
 	select {
 	case *rows = <-spare:
 	default:
@@ -192,25 +206,27 @@ func handOff[R any](s *sink, rows *[]R, spare chan []R, write func([]R) error) e
 	return nil
 }
 
-// spares makes the channel of a writer's spare batches: room for every
-// batch, queued, written or filled.
-func spares[R any]() chan []R { return make(chan []R, writeDepth+2) }
-
-// start starts the writer's goroutine; after an error it writes no more.
-func (s *sink) start() {
-	s.jobs = make(chan func() error, writeDepth)
-	s.ended = make(chan struct{})
-	go func() {
-		defer close(s.ended)
-		for job := range s.jobs {
-			if s.failed.Load() == nil {
-				if err := job(); err != nil {
-					s.failed.Store(&err)
-				}
-			}
+// bound forgets the writes that ended and waits for the oldest while
+// writeDepth others wait behind it.
+func (s *sink) bound() {
+	for len(s.writes) > 0 {
+		select {
+		case <-s.writes[0]:
+			s.writes = s.writes[1:]
+			continue
+		default:
 		}
-	}()
+		if len(s.writes) <= writeDepth {
+			return
+		}
+		<-s.writes[0]
+		s.writes = s.writes[1:]
+	}
 }
+
+// spares makes the channel of a writer's spare batches: room for every
+// batch, waiting, written or filled.
+func spares[R any]() chan []R { return make(chan []R, writeDepth+2) }
 
 // check says whether rows may be handed off: no error so far.
 func (s *sink) check() error {
@@ -222,12 +238,11 @@ func (s *sink) check() error {
 	return s.err
 }
 
-// wait lets the writer write what is queued, and stop.
+// wait lets the writes end.
 func (s *sink) wait() error {
-	if s.jobs != nil {
-		close(s.jobs)
-		<-s.ended
-		s.jobs = nil
+	if n := len(s.writes); n > 0 {
+		<-s.writes[n-1]
+		s.writes = nil
 	}
 	return s.check()
 }
@@ -235,12 +250,14 @@ func (s *sink) wait() error {
 // finish hands the writer the rows held (flush, when any are) and writes
 // the footer.
 func (s *sink) finish(held int, flush func() error, w io.Closer) error {
+	var err error
 	if held > 0 {
-		if err := flush(); err != nil {
-			return err
-		}
+		err = flush()
 	}
-	if err := s.wait(); err != nil {
+	if werr := s.wait(); err == nil {
+		err = werr
+	}
+	if err != nil {
 		return err
 	}
 	if err := w.Close(); err != nil {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -421,5 +422,29 @@ func TestParquetWriteError(t *testing.T) {
 		if !errors.Is(failed, syscall.ENOSPC) {
 			t.Errorf("%s: %v, want no space left", k.kind, failed)
 		}
+	}
+}
+
+// TestParquetDropped: an encoder dropped without Close (an object
+// abandoned or discarded) leaves no goroutine once its writes end.
+func TestParquetDropped(t *testing.T) {
+	before := runtime.NumGoroutine()
+	for _, k := range parquetKinds {
+		enc, err := New(k.parquet, io.Discard, Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range testRecords(t, k.kind, 5*rowBatch) {
+			if err := enc.Record(r); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > before {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines left behind", runtime.NumGoroutine()-before)
+		}
+		runtime.Gosched()
 	}
 }
