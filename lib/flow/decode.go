@@ -317,11 +317,7 @@ func raw(v []byte, k jsonscan.Kind) []byte {
 // and returns its end; present is false for null.
 func object(d []byte, i int, name string, fn func(key path, v []byte, k jsonscan.Kind) error) (end int, present bool, err error) {
 	if d[i] != '{' {
-		end, k, err := jsonscan.Skip(d, i)
-		if err == nil && k != jsonscan.Null {
-			err = typeError(path{key: []byte(name)}, k, "an object")
-		}
-		return end, false, err
+		return notObject(d, i, name)
 	}
 	end, err = jsonscan.Walk(d, i, func(m jsonscan.Member) (int, error) {
 		vend, k, err := jsonscan.Skip(d, m.Start)
@@ -329,6 +325,41 @@ func object(d []byte, i int, name string, fn func(key path, v []byte, k jsonscan
 			return vend, err
 		}
 		return vend, fn(path{name, m.Unescaped()}, d[m.Start:vend], k)
+	})
+	return end, true, err
+}
+
+// notObject skips the value at d[i], which is not an object: null, or an
+// error.
+func notObject(d []byte, i int, name string) (end int, present bool, err error) {
+	end, k, err := jsonscan.Skip(d, i)
+	if err == nil && k != jsonscan.Null {
+		err = typeError(path{key: []byte(name)}, k, "an object")
+	}
+	return end, false, err
+}
+
+// counters decodes the object at d[i] whose members are integers, each
+// read in one pass (jsonscan.Int) into where field points (nil: the
+// member is skipped), and returns its end; present is false for null.
+func counters(d []byte, i int, name string, field func(key []byte) *int64) (end int, present bool, err error) {
+	if d[i] != '{' {
+		return notObject(d, i, name)
+	}
+	end, err = jsonscan.Walk(d, i, func(m jsonscan.Member) (int, error) {
+		key := m.Unescaped()
+		p := field(key)
+		if p != nil {
+			if n, end, ok := jsonscan.Int(d, m.Start); ok {
+				*p = n
+				return end, nil
+			}
+		}
+		vend, k, err := jsonscan.Skip(d, m.Start)
+		if err != nil || p == nil {
+			return vend, err
+		}
+		return vend, integer(p, d[m.Start:vend], k, path{name, key})
 	})
 	return end, true, err
 }
@@ -396,32 +427,32 @@ func icmp(dst **ICMP, d []byte, i int) (int, error) {
 
 func metric(dst **Metric, d []byte, i int, name string) (int, error) {
 	m := &Metric{}
-	end, ok, err := object(d, i, name, func(key path, v []byte, k jsonscan.Kind) error {
-		var p *int64
-		switch string(key.key) {
-		case "ABPackets":
-			p = &m.ABPackets
-		case "ABBytes":
-			p = &m.ABBytes
-		case "BAPackets":
-			p = &m.BAPackets
-		case "BABytes":
-			p = &m.BABytes
-		case "Start":
-			p = &m.Start
-		case "Last":
-			p = &m.Last
-		case "RTT":
-			p = &m.RTT
-		default:
-			return nil
-		}
-		return integer(p, v, k, key)
-	})
+	end, ok, err := counters(d, i, name, m.field)
 	if ok {
 		*dst = m
 	}
 	return end, err
+}
+
+// field returns the counter of m named key, or nil.
+func (m *Metric) field(key []byte) *int64 {
+	switch string(key) {
+	case "ABPackets":
+		return &m.ABPackets
+	case "ABBytes":
+		return &m.ABBytes
+	case "BAPackets":
+		return &m.BAPackets
+	case "BABytes":
+		return &m.BABytes
+	case "Start":
+		return &m.Start
+	case "Last":
+		return &m.Last
+	case "RTT":
+		return &m.RTT
+	}
+	return nil
 }
 
 // field returns the counter of t named key, or nil.
@@ -477,12 +508,7 @@ func (t *TCPMetric) field(key []byte) *int64 {
 
 func tcpMetric(dst **TCPMetric, d []byte, i int) (int, error) {
 	t := &TCPMetric{}
-	end, ok, err := object(d, i, "TCPMetric", func(key path, v []byte, k jsonscan.Kind) error {
-		if p := t.field(key.key); p != nil {
-			return integer(p, v, k, key)
-		}
-		return nil
-	})
+	end, ok, err := counters(d, i, "TCPMetric", t.field)
 	if ok {
 		*dst = t
 	}
@@ -491,12 +517,12 @@ func tcpMetric(dst **TCPMetric, d []byte, i int) (int, error) {
 
 func ipMetric(dst **IPMetric, d []byte, i int) (int, error) {
 	m := &IPMetric{}
-	end, ok, err := object(d, i, "IPMetric", func(key path, v []byte, k jsonscan.Kind) error {
-		switch string(key.key) {
+	end, ok, err := counters(d, i, "IPMetric", func(key []byte) *int64 {
+		switch string(key) {
 		case "Fragments":
-			return integer(&m.Fragments, v, k, key)
+			return &m.Fragments
 		case "FragmentErrors":
-			return integer(&m.FragmentErrors, v, k, key)
+			return &m.FragmentErrors
 		}
 		return nil
 	})

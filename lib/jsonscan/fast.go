@@ -174,3 +174,30 @@ func attention(x uint64) uint64 {
 	quote, backslash := x^(ones*'"'), x^(ones*'\\')
 	return ((quote-ones)&^quote | (backslash-ones)&^backslash | (x-ones*0x20)&^x) & highs
 }
+
+// Int reads the number at d[i] in one pass when it is an integer of at
+// most 18 digits, the counters and times of flows; ok is false for any
+// other value, which the caller reads the long way (Skip), errors
+// included. end is where the number ends.
+func Int(d []byte, i int) (n int64, end int, ok bool) {
+	j := i
+	neg := j < len(d) && d[j] == '-'
+	if neg {
+		j++
+	}
+	start := j
+	var u uint64
+	for ; j < len(d) && j-start < 19 && d[j]-'0' < 10; j++ {
+		u = u*10 + uint64(d[j]-'0')
+	}
+	switch digits := j - start; {
+	case digits == 0 || digits > 18 || (digits > 1 && d[start] == '0'):
+		return 0, i, false
+	case j < len(d) && (d[j] == '.' || d[j] == 'e' || d[j] == 'E'):
+		return 0, i, false
+	}
+	if neg {
+		return -int64(u), j, true
+	}
+	return int64(u), j, true
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 	"unicode/utf8"
@@ -263,4 +264,54 @@ func TestWalkTextSeeing(t *testing.T) {
 			t.Errorf("WalkText(%s): no error", bad)
 		}
 	}
+}
+
+// TestInt: Int reads the integers that flows hold and leaves every other
+// value to Skip.
+func TestInt(t *testing.T) {
+	for _, c := range []struct {
+		in  string
+		n   int64
+		end int
+		ok  bool
+	}{
+		{"0,", 0, 1, true},
+		{"-0}", 0, 2, true},
+		{"1795731701186,", 1795731701186, 13, true},
+		{"-42 ", -42, 3, true},
+		{"999999999999999999", 999999999999999999, 18, true},
+		{"1000000000000000000", 0, 0, false}, // 19 digits
+		{"01", 0, 0, false},
+		{"1.5", 0, 0, false},
+		{"1e3", 0, 0, false},
+		{"-", 0, 0, false},
+		{`"1"`, 0, 0, false},
+		{"", 0, 0, false},
+	} {
+		n, end, ok := Int([]byte(c.in), 0)
+		if n != c.n || end != c.end || ok != c.ok {
+			t.Errorf("Int(%q) = %d, %d, %v; want %d, %d, %v", c.in, n, end, ok, c.n, c.end, c.ok)
+		}
+	}
+}
+
+// FuzzInt: where Int reads a number, Skip ends it at the same place and
+// strconv reads the same integer.
+func FuzzInt(f *testing.F) {
+	for _, s := range []string{"0", "-12,", "1795731701186}", "1.5", "01", "-", "123456789012345678901"} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, d []byte) {
+		n, end, ok := Int(d, 0)
+		if !ok {
+			return
+		}
+		want, k, err := Skip(d, 0)
+		if err != nil || k != Number || want != end {
+			t.Fatalf("Int(%q) ends at %d; Skip: %d, %v, %v", d, end, want, k, err)
+		}
+		if v, err := strconv.ParseInt(string(d[:end]), 10, 64); err != nil || v != n {
+			t.Fatalf("Int(%q) = %d; strconv: %d, %v", d, n, v, err)
+		}
+	})
 }
