@@ -7,12 +7,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path"
 	"path/filepath"
 	"reflect"
 	"regexp"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -23,6 +25,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"github.com/parquet-go/parquet-go"
 
+	"github.com/skyflows/skyflows/lib/encode"
 	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/spool"
 )
@@ -1036,4 +1039,47 @@ func FuzzDecodeInOnePass(f *testing.F) {
 			t.Fatal(diff)
 		}
 	})
+}
+
+// TestParquetMemoryLimit: Go's soft memory limit is parquetBudget for
+// each open Parquet object, none once they are finished or discarded,
+// and a GOMEMLIMIT the user set stays.
+func TestParquetMemoryLimit(t *testing.T) {
+	defer debug.SetMemoryLimit(debug.SetMemoryLimit(-1))
+	s, err := openSpool(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.close()
+	pq := &codec{format: encode.Formats["flows-parquet"]}
+	text := &codec{format: encode.Formats["ndjson"]}
+	var objects []*object
+	for i, c := range []*codec{pq, text, pq} {
+		o, err := s.open(meta{ID: fmt.Sprint(i)}, c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		objects = append(objects, o)
+	}
+	if got := debug.SetMemoryLimit(-1); got != 2*parquetBudget {
+		t.Errorf("two Parquet objects open: limit %d, want %d", got, 2*parquetBudget)
+	}
+	if _, err := s.finish(objects[:1], pq); err != nil {
+		t.Fatal(err)
+	}
+	if got := debug.SetMemoryLimit(-1); got != parquetBudget {
+		t.Errorf("one open: limit %d, want %d", got, parquetBudget)
+	}
+	s.discard(objects[1])
+	s.discard(objects[2])
+	if got := debug.SetMemoryLimit(-1); got != math.MaxInt64 {
+		t.Errorf("none open: limit %d, want none", got)
+	}
+	t.Setenv("GOMEMLIMIT", "1GiB")
+	debug.SetMemoryLimit(1 << 30)
+	if o, err := s.open(meta{ID: "3"}, pq); err != nil {
+		t.Fatal(err)
+	} else if s.discard(o); debug.SetMemoryLimit(-1) != 1<<30 {
+		t.Errorf("GOMEMLIMIT set: limit %d, want 1GiB", debug.SetMemoryLimit(-1))
+	}
 }

@@ -67,6 +67,7 @@ type object struct {
 	opened      time.Time
 	touched     bool   // by the chunk of input being handled
 	folder      string // of its key, whose {seq} counter it took
+	parquet     bool   // counted among the open Parquet objects
 }
 
 // gear is what an object writes through: its buffers, compressor and
@@ -145,6 +146,10 @@ func (s *spoolDir) open(m meta, c *codec) (*object, error) {
 	}
 	o.partW.Reset(w)
 	o.enc = c.format.New(o.partW, c.options)
+	if o.parquet = encode.IsParquet(c.format.Name); o.parquet {
+		s.parquet++
+		limitMemory(s.parquet)
+	}
 	return o, nil
 }
 
@@ -178,6 +183,11 @@ func (s *spoolDir) takeGear(c *codec) (*gear, error) {
 func (s *spoolDir) giveBack(o *object) {
 	s.spare = append(s.spare, o.gear)
 	o.gear = nil
+	if o.parquet {
+		o.parquet = false
+		s.parquet--
+		limitMemory(s.parquet)
+	}
 }
 
 // closeFiles closes the object's files that are open.

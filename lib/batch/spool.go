@@ -28,6 +28,9 @@ type spoolDir struct {
 	lock *os.File   // held while sky-batch runs
 	// spare is the gear of finished objects, for the next ones.
 	spare []*gear
+	// parquet counts the open Parquet objects, whose memory is limited
+	// (limitMemory).
+	parquet int
 }
 
 // streamFormat is the time part of a stream id; streamIDLen the length
