@@ -363,3 +363,24 @@ if scripts/duckdb.sh check 2> /dev/null; then
 	done
 fi
 echo "--parquet-bloom on the address columns: the AWS Parquet objects of the generated flows $(echo "scale=1; 100 * $bloomsize / $awssize - 100" | bc)% larger"
+# One object of 1 000 000 records of each Parquet kind (records of
+# generated flows, every core): memory is bounded by a row group and
+# sky-batch's soft limit (lib/batch/memory.go), not by the object.
+"$bin/sky-genflows" -n 1200000 > "$work/m-flows.ndjson"
+echo
+echo "| 1 000 000 records in one Parquet object | seconds | max RSS MiB |"
+echo "|---|---:|---:|"
+for kind in flows secadvisor awsflowlogs vpclogs; do
+	case $kind in
+	flows) ;;
+	awsflowlogs) "$bin/sky-transform" -q --to awsflowlogs --aws-version 5 < "$work/m-flows.ndjson" > "$work/m-all.ndjson" ;;
+	*) "$bin/sky-transform" -q --to "$kind" < "$work/m-flows.ndjson" > "$work/m-all.ndjson" ;;
+	esac
+	head -n 1000000 "$work/$([ $kind = flows ] && echo m-flows || echo m-all).ndjson" > "$work/m.ndjson"
+	rm -rf "$work/m-spool" "$work/m-all.ndjson"
+	measure "$work/m.ndjson" "$bin/sky-batch" -q --spool "$work/m-spool" --max-age 1h --max-records 1000000 --format "$kind-parquet" ||
+		{ cat "$work/stderr" >&2; exit 1; }
+	printf '| %s | %s | %s |\n' "$kind" "$secs" "$(echo "scale=1; $rss / 1024" | bc)"
+	rm -rf "$work/m-spool" "$work/m.ndjson"
+done
+rm -f "$work/m-flows.ndjson"
