@@ -131,7 +131,7 @@ GOMAXPROCS=1 batchrun batch-1m "sky-batch --max-records 1000000" --max-records 1
 GOMAXPROCS=1 batchrun batch-zstd "sky-batch --compress zstd (level 1)" --compress zstd
 # Parquet: the flows as rows, gzip pages, one object for the whole input
 # (memory is bounded by a row group, not by the object).
-GOMAXPROCS=1 batchrun batch-parquet "sky-batch --format flows-parquet, 1M records" --format flows-parquet --max-records 1000000
+GOMAXPROCS=1 batchrun batch-parquet "sky-batch --format flows-parquet, one object" --format flows-parquet --max-records 1000000
 # built DIR COMMIT: sky-batch as it was at COMMIT, built into DIR; false
 # when the clone does not have COMMIT.
 built() {
