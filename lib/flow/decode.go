@@ -350,9 +350,9 @@ func counters(d []byte, i int, name string, field func(key []byte) *int64) (end 
 		key := m.Unescaped()
 		p := field(key)
 		if p != nil {
-			if n, end, ok := jsonscan.Int(d, m.Start); ok {
+			if n, next, ok := jsonscan.Int(d, m.Start); ok {
 				*p = n
-				return end, nil
+				return next, nil
 			}
 		}
 		vend, k, err := jsonscan.Skip(d, m.Start)
