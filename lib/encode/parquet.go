@@ -206,19 +206,11 @@ func handOff[R any](s *sink, rows *[]R, spare chan []R, write func([]R) error) e
 	return nil
 }
 
-// bound forgets the writes that ended and waits for the oldest while
-// writeDepth others wait behind it.
+// bound waits, when writeDepth writes follow the oldest, for the
+// oldest to end: each write waits for the one before it, so at most
+// writeDepth wait behind the one running.
 func (s *sink) bound() {
-	for len(s.writes) > 0 {
-		select {
-		case <-s.writes[0]:
-			s.writes = s.writes[1:]
-			continue
-		default:
-		}
-		if len(s.writes) <= writeDepth {
-			return
-		}
+	if len(s.writes) > writeDepth {
 		<-s.writes[0]
 		s.writes = s.writes[1:]
 	}
