@@ -101,6 +101,9 @@ func BadInput(err error) error {
 
 // IsBadInput reports whether err rejects a line rather than stopping the stage.
 func IsBadInput(err error) bool {
+	if err == nil {
+		return false // and spares errors.As its allocation, on every record
+	}
 	var bad *InputError
 	return errors.As(err, &bad)
 }

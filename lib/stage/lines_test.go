@@ -376,3 +376,14 @@ func TestCapabilitiesSaid(t *testing.T) {
 		}()
 	}
 }
+
+// TestIsBadInputNil: asked of every record, IsBadInput(nil) allocates
+// nothing (errors.As's target escaped: 4% of sky-batch's Parquet time).
+func TestIsBadInputNil(t *testing.T) {
+	if n := testing.AllocsPerRun(100, func() { IsBadInput(nil) }); n != 0 {
+		t.Errorf("IsBadInput(nil): %v allocations", n)
+	}
+	if !IsBadInput(fmt.Errorf("line: %w", BadInput(errors.New("bad")))) || IsBadInput(errors.New("other")) {
+		t.Error("IsBadInput misreads a wrapped InputError or another error")
+	}
+}
