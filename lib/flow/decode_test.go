@@ -175,3 +175,27 @@ func BenchmarkDecode(b *testing.B) {
 		}
 	})
 }
+
+// TestSharedEnum: each enum is found, and no string that differs from
+// one by a byte, or is longer or shorter by one, is taken for it.
+func TestSharedEnum(t *testing.T) {
+	if s, ok := sharedEnum(nil); !ok || s != "" {
+		t.Errorf(`sharedEnum("") = %q, %v`, s, ok)
+	}
+	for _, e := range enumList {
+		if s, ok := sharedEnum([]byte(e)); !ok || s != e {
+			t.Errorf("sharedEnum(%q) = %q, %v", e, s, ok)
+		}
+		near := []string{e + "x", e[:len(e)-1], "x" + e}
+		for i := range len(e) {
+			b := []byte(e)
+			b[i] ^= 0x20
+			near = append(near, string(b))
+		}
+		for _, n := range near {
+			if s, ok := sharedEnum([]byte(n)); ok && s != n {
+				t.Errorf("sharedEnum(%q) = %q", n, s)
+			}
+		}
+	}
+}

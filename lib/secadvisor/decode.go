@@ -46,9 +46,9 @@ func (r *Record) scalar(key string, v []byte, k jsonscan.Kind) error {
 	case "LayersPath":
 		return flow.ReadString(&r.LayersPath, v, k, "LayersPath")
 	case "Version":
-		return flow.ReadString(&r.Version, v, k, "Version")
+		return fixed(&r.Version, v, k, "Version", Version)
 	case "Status":
-		return flow.ReadString(&r.Status, v, k, "Status")
+		return fixed(&r.Status, v, k, "Status", Started, Updated, Ended)
 	case "FinishType":
 		return flow.ReadString(&r.FinishType, v, k, "FinishType")
 	case "Start":
@@ -60,7 +60,7 @@ func (r *Record) scalar(key string, v []byte, k jsonscan.Kind) error {
 	case "NodeType":
 		return flow.ReadString(&r.NodeType, v, k, "NodeType")
 	case "LogStatus":
-		return flow.ReadString(&r.LogStatus, v, k, "LogStatus")
+		return fixed(&r.LogStatus, v, k, "LogStatus", OK, NoData, SkipData)
 	case "Tag":
 		return flow.ReadString(&r.Tag, v, k, "Tag")
 	case "LinkID":
@@ -75,6 +75,20 @@ func (r *Record) scalar(key string, v []byte, k jsonscan.Kind) error {
 		return reflected(&r.Extend, v, "Extend")
 	}
 	return nil
+}
+
+// fixed sets dst to the string v, which is usually one of known: then
+// the constant, not a new string.
+func fixed(dst *string, v []byte, k jsonscan.Kind, name string, known ...string) error {
+	if k == jsonscan.String {
+		for _, s := range known {
+			if s == string(v[1:len(v)-1]) {
+				*dst = s
+				return nil
+			}
+		}
+	}
+	return flow.ReadText(dst, v, k, name)
 }
 
 // layer reads the Network or Transport layer at d[i]; null leaves dst nil.
