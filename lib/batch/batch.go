@@ -393,6 +393,29 @@ func newRecord(line []byte) record {
 type scan struct {
 	members []jsonscan.Member
 	buf     []byte
+	// The record being decoded, for see (noteMember, bound once): a
+	// closure made for each record took the record and its rank to the
+	// heap with it, three allocations a record.
+	b    *batcher
+	line []byte
+	r    record
+	rank int
+	see  jsonscan.See
+}
+
+// noteMember notes the group and time of the record being decoded
+// (decode's see), and skips the group field unless it is kept.
+func (s *scan) noteMember(m jsonscan.Member) (bool, error) {
+	b := s.b
+	if _, _, ok := b.noted(m, s.rank); !ok {
+		return false, nil
+	}
+	end, kind, err := jsonscan.Skip(s.line, m.Start)
+	if err != nil {
+		return false, err
+	}
+	m.End, m.Kind = end, kind
+	return b.note(&s.r, &s.rank, s.line, m) && !b.keep, nil
 }
 
 // prepare validates a record, reads its group and time and removes the
@@ -458,20 +481,14 @@ func (b *batcher) note(r *record, rank *int, line []byte, m jsonscan.Member) boo
 // (checked again when the decoder failed, which may have stopped at a
 // field of the wrong type first); a record of valid JSON that the format
 // cannot take carries its error to add.
-func (b *batcher) decode(line []byte) (record, error) {
-	r := newRecord(line)
-	rank := len(b.timeFields)
-	r.row, r.err = b.decoder(line, func(m jsonscan.Member) (bool, error) {
-		if _, _, ok := b.noted(m, rank); !ok {
-			return false, nil
-		}
-		end, kind, err := jsonscan.Skip(line, m.Start)
-		if err != nil {
-			return false, err
-		}
-		m.End, m.Kind = end, kind
-		return b.note(&r, &rank, line, m) && !b.keep, nil
-	})
+func (b *batcher) decode(line []byte, s *scan) (record, error) {
+	if s.see == nil {
+		s.see = s.noteMember
+	}
+	s.b, s.line, s.r, s.rank = b, line, newRecord(line), len(b.timeFields)
+	s.r.row, s.r.err = b.decoder(line, s.see)
+	r := s.r
+	s.line, s.r = nil, record{}
 	if r.err != nil {
 		if _, err := jsonscan.Members(line, nil); err != nil {
 			return r, fmt.Errorf("decode: %w", err) // bad JSON, wherever the decoder stopped
@@ -511,7 +528,7 @@ func (b *batcher) Prepare(line []byte) (any, error) {
 // ahead, else scanned with s.
 func (b *batcher) read(line []byte, s *scan) (record, error) {
 	if b.decoder != nil {
-		return b.decode(line)
+		return b.decode(line, s)
 	}
 	return b.prepare(line, s)
 }

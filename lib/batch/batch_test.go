@@ -987,8 +987,9 @@ func TestDecodeInOnePass(t *testing.T) {
 			if err != nil || b.decoder == nil {
 				t.Fatalf("%s %q: %v", format, args, err)
 			}
+			s := &scan{} // reused, as reading reuses it
 			for i, line := range bytes.Split(bytes.TrimSpace(in), []byte("\n")) {
-				if diff := decodedAsScanned(b, line); diff != "" {
+				if diff := decodedAsScanned(b, s, line); diff != "" {
 					t.Errorf("%s %q line %d: %s", format, args, i+1, diff)
 				}
 			}
@@ -996,10 +997,11 @@ func TestDecodeInOnePass(t *testing.T) {
 	}
 }
 
-// decodedAsScanned says how a record decoded in one pass differs from
-// the record scanned first and decoded after; "" when it does not.
-func decodedAsScanned(b *batcher, line []byte) string {
-	one, err1 := b.decode(line)
+// decodedAsScanned says how a record decoded in one pass (with s)
+// differs from the record scanned first and decoded after; "" when it
+// does not.
+func decodedAsScanned(b *batcher, s *scan, line []byte) string {
+	one, err1 := b.decode(line, s)
 	two, err2 := b.prepare(line, &scan{})
 	if err2 == nil {
 		two.row, two.err = b.decoder(two.encoded, nil)
@@ -1026,6 +1028,7 @@ func FuzzDecodeInOnePass(f *testing.F) {
 	f.Add([]byte(`{"UUID":"a","Last":5,"end":1800000000,"Tag":"x","LogStatus":"OK"}`), true)
 	f.Add([]byte(`{"Tag":7,"end":"2027-01-02T03:04:05Z"}`), true)
 	batchers := map[bool]*batcher{}
+	reused := map[bool]*scan{false: {}, true: {}} // from one input to the next, as reading reuses it
 	for _, secadvisor := range []bool{false, true} {
 		format := map[bool]string{false: "flows-parquet", true: "secadvisor-parquet"}[secadvisor]
 		b, err := open(testContext(f, "--format", format, "--spool", filepath.Join(f.TempDir(), "s"), "--time-field", "end", "--time-field", "Last"), nil, io.Discard)
@@ -1035,7 +1038,7 @@ func FuzzDecodeInOnePass(f *testing.F) {
 		batchers[secadvisor] = b
 	}
 	f.Fuzz(func(t *testing.T, line []byte, secadvisor bool) {
-		if diff := decodedAsScanned(batchers[secadvisor], line); diff != "" {
+		if diff := decodedAsScanned(batchers[secadvisor], reused[secadvisor], line); diff != "" {
 			t.Fatal(diff)
 		}
 	})
@@ -1081,5 +1084,22 @@ func TestParquetMemoryLimit(t *testing.T) {
 		t.Fatal(err)
 	} else if s.discard(o); debug.SetMemoryLimit(-1) != 1<<30 {
 		t.Errorf("GOMEMLIMIT set: limit %d, want 1GiB", debug.SetMemoryLimit(-1))
+	}
+}
+
+// TestDecodeAllocations: noting a record's time while it is decoded
+// allocates nothing more than the decoder does (a group's value is a
+// string of its own).
+func TestDecodeAllocations(t *testing.T) {
+	b, err := open(testContext(t, "--format", "flows-parquet", "--group-by", "none", "--spool", filepath.Join(t.TempDir(), "s")), nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := bytes.Split(tagged(t, 1), []byte("\n"))[0]
+	s := &scan{}
+	alone := testing.AllocsPerRun(100, func() { b.decoder(line, nil) })
+	noting := testing.AllocsPerRun(100, func() { b.decode(line, s) })
+	if noting > alone {
+		t.Errorf("decode: %v allocations, the decoder alone %v", noting, alone)
 	}
 }

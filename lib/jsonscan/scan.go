@@ -452,30 +452,27 @@ type See func(m Member) (skip bool, err error)
 // does, see (if not nil) handed each member first as Seeing does, and
 // checks that only white space follows: a decoder's one pass.
 func WalkText(d []byte, fn func(Member) (int, error), see See) error {
-	end, err := Walk(d, skipWS(d, 0), Seeing(d, fn, see))
+	if see != nil {
+		// see is handed each member first; one that it skips is only
+		// scanned. (The closure stays on the stack: Walk keeps no fn.)
+		inner := fn
+		fn = func(m Member) (int, error) {
+			skip, err := see(m)
+			switch {
+			case err != nil:
+				return m.Start, err
+			case skip:
+				end, _, err := Skip(d, m.Start)
+				return end, err
+			}
+			return inner(m)
+		}
+	}
+	end, err := Walk(d, skipWS(d, 0), fn)
 	if err != nil {
 		return err
 	}
 	return End(d, end)
-}
-
-// Seeing wraps fn, a Walk callback over d, so that see is handed each
-// member first; one that see skips is only scanned.
-func Seeing(d []byte, fn func(Member) (int, error), see See) func(Member) (int, error) {
-	if see == nil {
-		return fn
-	}
-	return func(m Member) (int, error) {
-		skip, err := see(m)
-		switch {
-		case err != nil:
-			return m.Start, err
-		case skip:
-			end, _, err := Skip(d, m.Start)
-			return end, err
-		}
-		return fn(m)
-	}
 }
 
 // Walk scans the object that starts at d[i] and calls fn for each member
