@@ -449,12 +449,12 @@ func MembersArray(d []byte, array string, elem func(start, end int, k Kind) erro
 type See func(m Member) (skip bool, err error)
 
 // WalkText walks d, a whole JSON text that must be an object, as Walk
-// does, see (if not nil) handed each member first as Seeing does, and
-// checks that only white space follows: a decoder's one pass.
+// does, see (if not nil) handed each member first (one it skips is only
+// scanned), and checks that only white space follows: a decoder's one
+// pass.
 func WalkText(d []byte, fn func(Member) (int, error), see See) error {
 	if see != nil {
-		// see is handed each member first; one that it skips is only
-		// scanned. (The closure stays on the stack: Walk keeps no fn.)
+		// The closure stays on the stack: Walk keeps no fn.
 		inner := fn
 		fn = func(m Member) (int, error) {
 			skip, err := see(m)
