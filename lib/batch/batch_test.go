@@ -1103,3 +1103,32 @@ func TestDecodeAllocations(t *testing.T) {
 		t.Errorf("decode: %v allocations, the decoder alone %v", noting, alone)
 	}
 }
+
+// TestClockTime: a record without a time field takes the clock's time
+// when it is added; one with a time field keeps its own, in every format
+// and however it is read.
+func TestClockTime(t *testing.T) {
+	in := []byte(`{"UUID":"a","Tag":"clock"}
+{"UUID":"b","Tag":"field","Last":1800000000000}
+`)
+	for _, format := range []string{"ndjson", "flows-parquet"} {
+		before := time.Now().UnixMilli()
+		out, errs, code := run(t, in, "--spool", t.TempDir(), "--format", format)
+		after := time.Now().UnixMilli()
+		if code != 0 {
+			t.Fatalf("%s: exit %d: %s", format, code, errs)
+		}
+		ms := manifests(t, out)
+		if len(ms) != 2 {
+			t.Fatalf("%s: %d objects, want 2", format, len(ms))
+		}
+		for _, m := range ms {
+			switch {
+			case m.Group == "clock" && (m.FirstTimestamp < before || m.LastTimestamp > after):
+				t.Errorf("%s: clock record at %d..%d, run from %d to %d", format, m.FirstTimestamp, m.LastTimestamp, before, after)
+			case m.Group == "field" && (m.FirstTimestamp != 1800000000000 || m.LastTimestamp != 1800000000000):
+				t.Errorf("%s: record of Last 1800000000000 at %d..%d", format, m.FirstTimestamp, m.LastTimestamp)
+			}
+		}
+	}
+}
