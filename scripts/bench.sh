@@ -300,20 +300,29 @@ echo "sky-s3put: $s3rate objects/s of $(( $(stat -c %s "$work/flows.ndjson") * 6
 "$bin/sky-genflows" -n 100000 > "$work/pq-generated.ndjson"
 "$bin/sky-genflows" -n 100000 --repeat testdata/flows/recorded.ndjson > "$work/pq-recorded.ndjson"
 # pqbatch FORMAT INPUT SPOOL [FLAGS...]: sky-batch into SPOOL on one
-# core (on every core with procs=all), three times; sets secs to the
-# fastest run's and rss to the largest (measure). Single runs of these
-# 0.1 to 1 s jobs moved by a fifth from one to the next.
+# core (on every core with procs=all), once; sets secs, and rss
+# (measure).
 pqbatch() {
-	local format=$1 input=$2 spool=$3 best=999 maxrss=0
+	local format=$1 input=$2 spool=$3
 	shift 3
-	for _ in 1 2 3; do
-		rm -rf "$spool"
-		GOMAXPROCS=$([ "${procs:-1}" = all ] && nproc || echo 1) \
-			measure "$input" "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 --format "$format" "$@" ||
-			{ cat "$work/stderr" >&2; exit 1; }
-		best=$(echo "if ($secs < $best) $secs else $best" | bc) maxrss=$(( rss > maxrss ? rss : maxrss ))
+	rm -rf "$spool"
+	GOMAXPROCS=$([ "${procs:-1}" = all ] && nproc || echo 1) \
+		measure "$input" "$bin/sky-batch" -q --spool "$spool" --max-age 1h --max-records 1000000 --format "$format" "$@" ||
+		{ cat "$work/stderr" >&2; exit 1; }
+}
+# pqpair TEXT PARQUET INPUT: the text format and the Parquet one over
+# INPUT, alternated five times (single runs of these 0.1 to 1 s jobs
+# moved by a fifth from one to the next, and a machine's speed drifts):
+# sets tsecs and psecs to the fastest run of each, prss to the Parquet
+# runs' largest memory; the last objects stay in pq-text and pq-parquet.
+pqpair() {
+	tsecs=999 psecs=999 prss=0
+	for _ in 1 2 3 4 5; do
+		pqbatch "$1" "$3" "$work/pq-text"
+		tsecs=$(echo "if ($secs < $tsecs) $secs else $tsecs" | bc)
+		pqbatch "$2" "$3" "$work/pq-parquet"
+		psecs=$(echo "if ($secs < $psecs) $secs else $psecs" | bc) prss=$(( rss > prss ? rss : prss ))
 	done
-	secs=$best rss=$maxrss
 }
 echo
 echo "| records | flows | records | gzip text bytes | Parquet bytes | Parquet/text | text rec/s | Parquet rec/s | Parquet/text rate | same on $(nproc) cores | Parquet max RSS MiB |"
@@ -326,17 +335,14 @@ for src in generated recorded; do
 		*) "$bin/sky-transform" -q --to "$kind" < "$work/pq-$src.ndjson" > "$work/pq.ndjson"; text=$kind ;;
 		esac
 		records=$(wc -l < "$work/pq.ndjson")
-		pqbatch "$text" "$work/pq.ndjson" "$work/pq-text"
-		tsecs=$secs tsize=$(cat "$work/pq-text"/ready/* | wc -c)
-		pqbatch "$kind-parquet" "$work/pq.ndjson" "$work/pq-parquet"
-		psize=$(cat "$work/pq-parquet"/ready/* | wc -c) psecs=$secs prss=$rss
-		procs=all pqbatch "$text" "$work/pq.ndjson" "$work/pq-text2"
-		tsecs2=$secs
-		procs=all pqbatch "$kind-parquet" "$work/pq.ndjson" "$work/pq-parquet2"
+		procs=all pqpair "$text" "$kind-parquet" "$work/pq.ndjson"
+		rate2=$(echo "scale=2; $tsecs / $psecs" | bc)
+		pqpair "$text" "$kind-parquet" "$work/pq.ndjson"
+		tsize=$(cat "$work/pq-text"/ready/* | wc -c) psize=$(cat "$work/pq-parquet"/ready/* | wc -c)
 		trate=$(echo "$records / $tsecs" | bc) prate=$(echo "$records / $psecs" | bc)
 		printf '| %s | %s | %d | %d | %d | %s | %d | %d | %s | %s | %s |\n' "$kind" "$src" "$records" "$tsize" "$psize" \
 			"$(echo "scale=3; $psize / $tsize" | bc)" "$trate" "$prate" "$(echo "scale=2; $tsecs / $psecs" | bc)" \
-			"$(echo "scale=2; $tsecs2 / $secs" | bc)" "$(echo "scale=1; $prss / 1024" | bc)"
+			"$rate2" "$(echo "scale=1; $prss / 1024" | bc)"
 		if [ "$kind/$src" = awsflowlogs/generated ]; then
 			pqbatch awsflowlogs-parquet "$work/pq.ndjson" "$work/pq-bloom" --parquet-bloom
 			bloomsize=$(cat "$work/pq-bloom"/ready/* | wc -c) awssize=$psize
