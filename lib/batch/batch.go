@@ -407,14 +407,14 @@ func (r *record) at() int64 {
 type scan struct {
 	members []jsonscan.Member
 	buf     []byte
-	// The record being decoded, for see (noteMember, bound once): a
-	// closure made for each record took the record and its rank to the
+	// The record being decoded, for see (noteMember, bound once for b):
+	// a closure made for each record took the record and its rank to the
 	// heap with it, three allocations a record.
 	b    *batcher
 	line []byte
 	r    record
 	rank int
-	see  jsonscan.See
+	see  *jsonscan.See
 }
 
 // noteMember notes the group and time of the record being decoded
@@ -496,8 +496,8 @@ func (b *batcher) note(r *record, rank *int, line []byte, m jsonscan.Member) boo
 // field of the wrong type first); a record of valid JSON that the format
 // cannot take carries its error to add.
 func (b *batcher) decode(line []byte, s *scan) (record, error) {
-	if s.see == nil {
-		s.see = s.noteMember
+	if s.see == nil || s.b != b {
+		s.see = jsonscan.NewSee(s.noteMember, append([]string{b.groupBy}, b.timeFields...)...)
 	}
 	s.b, s.line, s.r, s.rank = b, line, newRecord(line), len(b.timeFields)
 	s.r.row, s.r.err = b.decoder(line, s.see)
@@ -554,8 +554,13 @@ var scans = sync.Pool{New: func() any { return new(scan) }}
 func timestamp(v []byte, k jsonscan.Kind) (int64, bool) {
 	switch k {
 	case jsonscan.Number:
-		n, err := strconv.ParseFloat(string(v), 64)
-		if err != nil || n <= 0 {
+		var n float64
+		if i, end, ok := jsonscan.Int(v, 0); ok && end == len(v) {
+			n = float64(i) // what ParseFloat makes of it, in one pass
+		} else if f, err := strconv.ParseFloat(string(v), 64); err == nil {
+			n = f
+		}
+		if n <= 0 {
 			return 0, false
 		}
 		if n < 1e11 {

@@ -27,6 +27,7 @@ import (
 
 	"github.com/skyflows/skyflows/lib/encode"
 	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/jsonscan"
 	"github.com/skyflows/skyflows/lib/spool"
 )
 
@@ -1129,6 +1130,35 @@ func TestClockTime(t *testing.T) {
 			case m.Group == "field" && (m.FirstTimestamp != 1800000000000 || m.LastTimestamp != 1800000000000):
 				t.Errorf("%s: record of Last 1800000000000 at %d..%d", format, m.FirstTimestamp, m.LastTimestamp)
 			}
+		}
+	}
+}
+
+// TestTimestamp: a time field is epoch milliseconds, or seconds when
+// small, as an integer or any JSON number, or an RFC 3339 string; the
+// integers read in one pass give what strconv.ParseFloat gives.
+func TestTimestamp(t *testing.T) {
+	for _, c := range []struct {
+		v    string
+		k    jsonscan.Kind
+		want int64
+		ok   bool
+	}{
+		{"1800000000000", jsonscan.Number, 1800000000000, true},
+		{"1800000000", jsonscan.Number, 1800000000000, true},
+		{"1800000000.5", jsonscan.Number, 1800000000500, true},
+		{"1.8e12", jsonscan.Number, 1800000000000, true},
+		{"9007199254740993", jsonscan.Number, 9007199254740992, true}, // 2^53+1: float64, as ParseFloat reads it
+		{"0", jsonscan.Number, 0, false},
+		{"-5", jsonscan.Number, 0, false},
+		{"1e400", jsonscan.Number, 0, false},
+		{`"2027-01-02T03:04:05Z"`, jsonscan.String, 1798859045000, true},
+		{`"soon"`, jsonscan.String, 0, false},
+		{"true", jsonscan.Bool, 0, false},
+	} {
+		got, ok := timestamp([]byte(c.v), c.k)
+		if ok != c.ok || (ok && got != c.want) {
+			t.Errorf("timestamp(%s) = %d, %v; want %d, %v", c.v, got, ok, c.want, c.ok)
 		}
 	}
 }

@@ -16,7 +16,7 @@ import (
 )
 
 // Decoder decodes a record of type T in one pass.
-type Decoder[T any] func(data []byte, r *T, see jsonscan.See) error
+type Decoder[T any] func(data []byte, r *T, see *jsonscan.See) error
 
 var reference = jsoniter.Config{CaseSensitive: true}.Froze()
 

@@ -44,7 +44,7 @@ type Rows interface {
 // row for its encoders' Add (Rows), in one pass that hands see, if not
 // nil, each top-level member first and leaves out those it skips. Its
 // errors are bad input.
-type Decoder func(raw []byte, see jsonscan.See) (row any, err error)
+type Decoder func(raw []byte, see *jsonscan.See) (row any, err error)
 
 // Decoder is the format's decoder; nil for a format without one.
 func (f Format) Decoder() Decoder { return decoders[f.Name] }

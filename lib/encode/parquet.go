@@ -263,12 +263,12 @@ func (s *sink) finish(held int, flush func() error, w io.Closer) error {
 // top-level member (Decoder). addresses are the paths of T's address
 // columns, for --parquet-bloom.
 type structFormat[T any] struct {
-	decode    func([]byte, *T, jsonscan.See) error
+	decode    func([]byte, *T, *jsonscan.See) error
 	addresses [][]string
 	free      *sync.Pool // rows decoded ahead, once added
 }
 
-func newStructFormat[T any](decode func([]byte, *T, jsonscan.See) error, addresses ...[]string) structFormat[T] {
+func newStructFormat[T any](decode func([]byte, *T, *jsonscan.See) error, addresses ...[]string) structFormat[T] {
 	return structFormat[T]{decode, addresses, &sync.Pool{New: func() any { return new(T) }}}
 }
 
@@ -279,7 +279,7 @@ func (f structFormat[T]) New(w io.Writer, o Options) Encoder {
 }
 
 // Decode decodes a record ahead into a row for Add (a Decoder).
-func (f structFormat[T]) Decode(raw []byte, see jsonscan.See) (any, error) {
+func (f structFormat[T]) Decode(raw []byte, see *jsonscan.See) (any, error) {
 	row := f.free.Get().(*T)
 	var zero T
 	*row = zero

@@ -94,11 +94,11 @@ func DecodeFields(data []byte, f *Flow, want Fields) error { return decode(data,
 
 // DecodeSeeing is Decode that hands see each top-level member first,
 // and leaves out those it skips.
-func DecodeSeeing(data []byte, f *Flow, see jsonscan.See) error {
+func DecodeSeeing(data []byte, f *Flow, see *jsonscan.See) error {
 	return decode(data, f, AllFields, see)
 }
 
-func decode(data []byte, f *Flow, want Fields, see jsonscan.See) error {
+func decode(data []byte, f *Flow, want Fields, see *jsonscan.See) error {
 	*f = Flow{}
 	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
 		key := m.Unescaped()

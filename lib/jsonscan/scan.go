@@ -443,21 +443,46 @@ func MembersArray(d []byte, array string, elem func(start, end int, k Kind) erro
 	return end - 1, nil
 }
 
-// See is handed a member of an object before a decoder reads it (Key
-// and Start set), and says whether the decoder should skip it: a caller
-// reads what it needs of the record in the decoder's pass.
-type See func(m Member) (skip bool, err error)
+// See hands a caller the members of an object whose keys have the
+// lengths of its keys, before a decoder reads them (Key and Start set):
+// fn says whether the decoder should skip each, so that a caller reads
+// what it needs of a record in the decoder's pass. The other members go
+// to the decoder alone after one check (handing fn every member took 5%
+// of sky-batch's Parquet time).
+type See struct {
+	fn      func(m Member) (skip bool, err error)
+	lengths uint64 // bit n: a key of n bytes (63: of 63 or more)
+}
+
+// NewSee makes a See that hands fn the members whose keys might be one
+// of keys (fn tells them apart).
+func NewSee(fn func(m Member) (skip bool, err error), keys ...string) *See {
+	s := &See{fn: fn}
+	for _, k := range keys {
+		s.lengths |= 1 << min(len(k), 63)
+	}
+	return s
+}
+
+// wants says whether m goes to fn: a key of one of the lengths, or
+// escaped (its length is not its name's).
+func (s *See) wants(m Member) bool {
+	return m.Escaped || s.lengths&(1<<min(len(m.Key), 63)) != 0
+}
 
 // WalkText walks d, a whole JSON text that must be an object, as Walk
-// does, see (if not nil) handed each member first (one it skips is only
-// scanned), and checks that only white space follows: a decoder's one
-// pass.
-func WalkText(d []byte, fn func(Member) (int, error), see See) error {
+// does, see (if not nil) handed the members it wants first (one it skips
+// is only scanned), and checks that only white space follows: a
+// decoder's one pass.
+func WalkText(d []byte, fn func(Member) (int, error), see *See) error {
 	if see != nil {
 		// The closure stays on the stack: Walk keeps no fn.
 		inner := fn
 		fn = func(m Member) (int, error) {
-			skip, err := see(m)
+			if !see.wants(m) {
+				return inner(m)
+			}
+			skip, err := see.fn(m)
 			switch {
 			case err != nil:
 				return m.Start, err

@@ -239,24 +239,26 @@ func FuzzFastSkip(f *testing.F) {
 	})
 }
 
-// TestWalkTextSeeing: see is handed every member before the decoder, in
-// order; a member it skips does not reach the decoder; white space may
-// surround the object and nothing else may follow it.
+// TestWalkTextSeeing: see is handed, in order, the members whose keys
+// have the length of one of its keys, and those with escaped keys,
+// before the decoder; a member it skips does not reach the decoder;
+// white space may surround the object and nothing else may follow it.
 func TestWalkTextSeeing(t *testing.T) {
+	text := " \t{\"a\":1,\"skip\":{\"x\":[2]},\"bb\":\"c\",\"b\":2,\"\\u0061\":3,\"long\":4}\n"
 	var seen, read []string
-	see := func(m Member) (bool, error) {
+	see := NewSee(func(m Member) (bool, error) {
 		seen = append(seen, string(m.Key))
 		return string(m.Key) == "skip", nil
-	}
+	}, "a", "skip")
 	fn := func(m Member) (int, error) {
-		end, _, err := Skip([]byte(" \t{\"a\":1,\"skip\":{\"x\":[2]},\"b\":\"c\"}\n"), m.Start)
+		end, _, err := Skip([]byte(text), m.Start)
 		read = append(read, string(m.Key))
 		return end, err
 	}
-	if err := WalkText([]byte(" \t{\"a\":1,\"skip\":{\"x\":[2]},\"b\":\"c\"}\n"), fn, see); err != nil {
+	if err := WalkText([]byte(text), fn, see); err != nil {
 		t.Fatal(err)
 	}
-	if strings.Join(seen, ",") != "a,skip,b" || strings.Join(read, ",") != "a,b" {
+	if strings.Join(seen, ",") != `a,skip,b,\u0061,long` || strings.Join(read, ",") != `a,bb,b,\u0061,long` {
 		t.Errorf("seen %q, read %q", seen, read)
 	}
 	for _, bad := range []string{`{"a":1} x`, `{"skip":{"x":}}`, `[1]`, ``} {

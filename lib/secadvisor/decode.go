@@ -16,7 +16,7 @@ import (
 // names it. Context and Extend, which only enriched records hold, are
 // read by reflection. see, if not nil, is handed each top-level member
 // first, and those it skips are left out.
-func Decode(data []byte, r *Record, see jsonscan.See) error {
+func Decode(data []byte, r *Record, see *jsonscan.See) error {
 	*r = Record{}
 	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
 		key := m.Unescaped()

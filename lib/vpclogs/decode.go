@@ -12,7 +12,7 @@ import (
 // are skipped, null is the zero value, and a field of another type is an
 // error that names it. see, if not nil, is handed each member first,
 // and those it skips are left out.
-func Decode(data []byte, r *Record, see jsonscan.See) error {
+func Decode(data []byte, r *Record, see *jsonscan.See) error {
 	*r = Record{}
 	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
 		end, k, err := jsonscan.Skip(data, m.Start)
