@@ -490,7 +490,7 @@ func (b *batcher) note(r *record, rank *int, line []byte, m jsonscan.Member) boo
 }
 
 // decode decodes a record into its row in the decoder's one pass, which
-// hands each top-level member to note first and leaves out the group
+// hands the group and time fields to note first and leaves out the group
 // field unless it is kept. Bad JSON is refused as prepare refuses it
 // (checked again when the decoder failed, which may have stopped at a
 // field of the wrong type first); a record of valid JSON that the format

@@ -42,8 +42,8 @@ type Rows interface {
 
 // Decoder decodes a record of a format ahead, on any goroutine, into a
 // row for its encoders' Add (Rows), in one pass that hands see, if not
-// nil, each top-level member first and leaves out those it skips. Its
-// errors are bad input.
+// nil, the top-level members it wants first and leaves out those it
+// skips. Its errors are bad input.
 type Decoder func(raw []byte, see *jsonscan.See) (row any, err error)
 
 // Decoder is the format's decoder; nil for a format without one.

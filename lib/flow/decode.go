@@ -92,8 +92,8 @@ func field(key []byte) Fields {
 // what it does not read.
 func DecodeFields(data []byte, f *Flow, want Fields) error { return decode(data, f, want, nil) }
 
-// DecodeSeeing is Decode that hands see each top-level member first,
-// and leaves out those it skips.
+// DecodeSeeing is Decode that hands see the top-level members it wants
+// first, and leaves out those it skips.
 func DecodeSeeing(data []byte, f *Flow, see *jsonscan.See) error {
 	return decode(data, f, AllFields, see)
 }

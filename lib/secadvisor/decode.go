@@ -14,8 +14,8 @@ import (
 // recorded flows' records (sky-batch's profile): unknown fields are skipped,
 // null is the zero value, and a field of another type is an error that
 // names it. Context and Extend, which only enriched records hold, are
-// read by reflection. see, if not nil, is handed each top-level member
-// first, and those it skips are left out.
+// read by reflection. see, if not nil, is handed the top-level members
+// it wants first, and those it skips are left out.
 func Decode(data []byte, r *Record, see *jsonscan.See) error {
 	*r = Record{}
 	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {

@@ -10,8 +10,8 @@ import (
 // Decode reads a record from its JSON text in one pass, as reflection
 // with field names matched as written did, in less time: unknown fields
 // are skipped, null is the zero value, and a field of another type is an
-// error that names it. see, if not nil, is handed each member first,
-// and those it skips are left out.
+// error that names it. see, if not nil, is handed the members it wants
+// first, and those it skips are left out.
 func Decode(data []byte, r *Record, see *jsonscan.See) error {
 	*r = Record{}
 	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
