@@ -199,3 +199,57 @@ func TestSharedEnum(t *testing.T) {
 		}
 	}
 }
+
+// inOrderCases are metrics written as Skydive writes them, and near
+// texts that the long way must read.
+var inOrderCases = []string{
+	`{"ABPackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1795731701186,"Last":1795731704475,"RTT":82422}`,
+	`{"ABPackets":2,"ABBytes":196,"BAPackets":0,"BABytes":0,"Start":1795731701191,"Last":1795731701393}`,
+	`{"ABPackets":-0,"ABBytes":0,"BAPackets":0,"BABytes":0,"Start":0,"Last":0,"RTT":0}`,
+	`{"ABPackets":6, "ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
+	`{"ABBytes":482,"ABPackets":6,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
+	`{"ABPackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1,"Last":2,"RTT":3,"X":4}`,
+	`{"ABPackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1,"Last":2,"RTT":3`,
+	`{"ABPackets":6,"ABBytes":4.5,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
+	`{"ABPackets":06,"ABBytes":4,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
+	`{"ABPackets":1234567890123456789,"ABBytes":4,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
+	`{"ABPackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1}`,
+	`{"AB\u0050ackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
+	`null`, `{}`, ``,
+}
+
+// TestReadInOrder: the metrics Skydive writes are read in order, and
+// what readInOrder reads the long way reads the same, to the same end.
+func TestReadInOrder(t *testing.T) {
+	for i, c := range inOrderCases {
+		if ok := sameInOrder(t, []byte(c)); ok != (i < 3) {
+			t.Errorf("readInOrder(%s): ok %v", c, ok)
+		}
+	}
+}
+
+// FuzzReadInOrder: whatever the text, readInOrder reads what the long way
+// reads, or nothing.
+func FuzzReadInOrder(f *testing.F) {
+	for _, c := range inOrderCases {
+		f.Add([]byte(c))
+	}
+	f.Fuzz(func(t *testing.T, d []byte) { sameInOrder(t, d) })
+}
+
+// sameInOrder says whether readInOrder read d, and fails t if the long
+// way reads it otherwise.
+func sameInOrder(t *testing.T, d []byte) bool {
+	t.Helper()
+	var fast Metric
+	end, ok := fast.readInOrder(d, 0)
+	if !ok || len(d) == 0 {
+		return ok
+	}
+	var slow Metric
+	slowEnd, present, err := counters(d, 0, "m", slow.field)
+	if err != nil || !present || slow != fast || slowEnd != end {
+		t.Errorf("%s: in order %+v to %d, the long way %+v to %d, %v", d, fast, end, slow, slowEnd, err)
+	}
+	return ok
+}
