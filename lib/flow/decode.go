@@ -123,6 +123,10 @@ func decode(data []byte, f *Flow, want Fields, see *jsonscan.See) error {
 			return tcpMetric(&f.TCPMetric, data, m.Start)
 		case "IPMetric":
 			return ipMetric(&f.IPMetric, data, m.Start)
+		case "Start":
+			return intAt(&f.Start, data, m.Start, path{key: key})
+		case "Last":
+			return intAt(&f.Last, data, m.Start, path{key: key})
 		}
 		end, k, err := jsonscan.Skip(data, m.Start)
 		if err != nil {
@@ -147,10 +151,6 @@ func (f *Flow) scalar(name path, v []byte, k jsonscan.Kind) error {
 		f.DNS = raw(v, k)
 	case "VRRPv2":
 		f.VRRPv2 = raw(v, k)
-	case "Start":
-		return integer(&f.Start, v, k, name)
-	case "Last":
-		return integer(&f.Last, v, k, name)
 	case "TrackingID":
 		return str(&f.TrackingID, v, k, name)
 	case "L3TrackingID":
@@ -192,6 +192,12 @@ func ReadText(dst *string, v []byte, k jsonscan.Kind, name string) error {
 // ReadInt sets dst to the integer v (null leaves it).
 func ReadInt(dst *int64, v []byte, k jsonscan.Kind, name string) error {
 	return integer(dst, v, k, path{parent: name})
+}
+
+// ReadIntAt reads the integer at d[i] into dst (null leaves it) and
+// returns its end, in one pass when it can.
+func ReadIntAt(dst *int64, d []byte, i int, name string) (int, error) {
+	return intAt(dst, d, i, path{parent: name})
 }
 
 // ReadMetric reads the metric at d[i] into a new Metric (null leaves dst
@@ -387,20 +393,27 @@ func counters(d []byte, i int, name string, field func(key []byte) *int64) (end 
 	}
 	end, err = jsonscan.Walk(d, i, func(m jsonscan.Member) (int, error) {
 		key := m.Unescaped()
-		p := field(key)
-		if p != nil {
-			if n, next, ok := jsonscan.Int(d, m.Start); ok {
-				*p = n
-				return next, nil
-			}
+		if p := field(key); p != nil {
+			return intAt(p, d, m.Start, path{name, key})
 		}
-		vend, k, err := jsonscan.Skip(d, m.Start)
-		if err != nil || p == nil {
-			return vend, err
-		}
-		return vend, integer(p, d[m.Start:vend], k, path{name, key})
+		vend, _, err := jsonscan.Skip(d, m.Start)
+		return vend, err
 	})
 	return end, true, err
+}
+
+// intAt reads the integer at d[i] into dst (null leaves it) and returns
+// its end, in one pass when it can (jsonscan.Int).
+func intAt(dst *int64, d []byte, i int, name path) (int, error) {
+	if n, end, ok := jsonscan.Int(d, i); ok {
+		*dst = n
+		return end, nil
+	}
+	end, k, err := jsonscan.Skip(d, i)
+	if err != nil {
+		return end, err
+	}
+	return end, integer(dst, d[i:end], k, name)
 }
 
 func layer(dst **Layer, d []byte, i int, name string) (int, error) {

@@ -29,6 +29,12 @@ func Decode(data []byte, r *Record, see *jsonscan.See) error {
 			return flow.ReadMetric(&r.LastUpdateMetric, data, m.Start, "LastUpdateMetric")
 		case "Metric":
 			return flow.ReadMetric(&r.Metric, data, m.Start, "Metric")
+		case "Start":
+			return flow.ReadIntAt(&r.Start, data, m.Start, "Start")
+		case "Last":
+			return flow.ReadIntAt(&r.Last, data, m.Start, "Last")
+		case "UpdateCount":
+			return flow.ReadIntAt(&r.UpdateCount, data, m.Start, "UpdateCount")
 		}
 		end, k, err := jsonscan.Skip(data, m.Start)
 		if err != nil {
@@ -51,12 +57,6 @@ func (r *Record) scalar(key string, v []byte, k jsonscan.Kind) error {
 		return fixed(&r.Status, v, k, "Status", Started, Updated, Ended)
 	case "FinishType":
 		return flow.ReadString(&r.FinishType, v, k, "FinishType")
-	case "Start":
-		return flow.ReadInt(&r.Start, v, k, "Start")
-	case "Last":
-		return flow.ReadInt(&r.Last, v, k, "Last")
-	case "UpdateCount":
-		return flow.ReadInt(&r.UpdateCount, v, k, "UpdateCount")
 	case "NodeType":
 		return flow.ReadString(&r.NodeType, v, k, "NodeType")
 	case "LogStatus":
