@@ -127,10 +127,15 @@ func layer(dst **Layer, d []byte, i int, name string) (int, error) {
 	})
 }
 
-// reflected reads v into dst by reflection.
+// reflected reads v into dst by reflection, field names matched as
+// written, as the rest of the record is (encoding/json's compatible
+// configuration matched them in any case: {"Set":...} and {"SeT":...}
+// read alike).
 func reflected(dst any, v []byte, name string) error {
-	if err := jsoniter.ConfigCompatibleWithStandardLibrary.Unmarshal(v, dst); err != nil {
+	if err := asWritten.Unmarshal(v, dst); err != nil {
 		return fmt.Errorf("%s: %w", name, err)
 	}
 	return nil
 }
+
+var asWritten = jsoniter.Config{CaseSensitive: true}.Froze()
