@@ -418,6 +418,16 @@ func intAt(dst *int64, d []byte, i int, name path) (int, error) {
 
 func layer(dst **Layer, d []byte, i int, name string) (int, error) {
 	l := &Layer{}
+	if end, ok := l.readInOrder(d, i); ok {
+		*dst = l
+		return end, nil
+	}
+	return l.read(dst, d, i, name)
+}
+
+// read reads the layer at d[i] into l the long way, and points dst at l
+// (null leaves it).
+func (l *Layer) read(dst **Layer, d []byte, i int, name string) (int, error) {
 	end, ok, err := object(d, i, name, func(key path, v []byte, k jsonscan.Kind) error {
 		switch string(key.key) {
 		case "Protocol":
@@ -439,6 +449,16 @@ func layer(dst **Layer, d []byte, i int, name string) (int, error) {
 
 func transport(dst **Transport, d []byte, i int) (int, error) {
 	t := &Transport{}
+	if end, ok := t.readInOrder(d, i); ok {
+		*dst = t
+		return end, nil
+	}
+	return t.read(dst, d, i)
+}
+
+// read reads the transport layer at d[i] into t the long way, and points
+// dst at t (null leaves it).
+func (t *Transport) read(dst **Transport, d []byte, i int) (int, error) {
 	end, ok, err := object(d, i, "Transport", func(key path, v []byte, k jsonscan.Kind) error {
 		switch string(key.key) {
 		case "Protocol":
@@ -490,29 +510,26 @@ func metric(dst **Metric, d []byte, i int, name string) (int, error) {
 	return end, err
 }
 
-// metricKeys are a metric's members as Skydive and sky-transform write
-// them, in order, RTT left out when zero.
-var metricKeys = [...]string{`"ABPackets":`, `,"ABBytes":`, `,"BAPackets":`, `,"BABytes":`, `,"Start":`, `,"Last":`, `,"RTT":`}
+// The readInOrder methods read a part written as Skydive writes it:
+// its members in order, no white space, each key compared to the one
+// expected, not scanned and looked up (a third of a secadvisor record's
+// decoding went to the keys of its two metrics). ok is false for any
+// other text, which the caller reads the long way; the part is then left
+// as it was.
 
-// readInOrder reads the metric at d[i] when it is written as Skydive
-// writes one (metricKeys, no white space), each key compared to the one
-// expected, not looked up: a third of a secadvisor record's decoding
-// went to its two metrics. ok is false for any other text, which the
-// caller reads the long way; m is then left as it was.
+// metricKeys are a metric's members in order, RTT left out when zero.
+var metricKeys = [...]string{`{"ABPackets":`, `,"ABBytes":`, `,"BAPackets":`, `,"BABytes":`, `,"Start":`, `,"Last":`, `,"RTT":`}
+
 func (m *Metric) readInOrder(d []byte, i int) (end int, ok bool) {
-	if i >= len(d) || d[i] != '{' {
-		return 0, false
-	}
-	i++
 	var v [len(metricKeys)]int64
 	for k, key := range metricKeys {
 		if k == len(metricKeys)-1 && i < len(d) && d[i] == '}' {
 			break // no RTT
 		}
-		if len(d)-i < len(key) || string(d[i:i+len(key)]) != key {
+		if i = after(d, i, key); i < 0 {
 			return 0, false
 		}
-		if v[k], i, ok = jsonscan.Int(d, i+len(key)); !ok {
+		if v[k], i, ok = jsonscan.Int(d, i); !ok {
 			return 0, false
 		}
 	}
@@ -521,6 +538,77 @@ func (m *Metric) readInOrder(d []byte, i int) (end int, ok bool) {
 	}
 	*m = Metric{ABPackets: v[0], ABBytes: v[1], BAPackets: v[2], BABytes: v[3], Start: v[4], Last: v[5], RTT: v[6]}
 	return i + 1, true
+}
+
+func (l *Layer) readInOrder(d []byte, i int) (end int, ok bool) {
+	var x Layer
+	for n, key := range [...]string{`{"Protocol":`, `,"A":`, `,"B":`} {
+		if i = after(d, i, key); i < 0 {
+			return 0, false
+		}
+		end, k, err := jsonscan.Skip(d, i)
+		if err != nil || k != jsonscan.String {
+			return 0, false
+		}
+		if n == 0 {
+			err = enum(&x.Protocol, d[i:end], k, path{})
+		} else {
+			err = str([...]*string{&x.A, &x.B}[n-1], d[i:end], k, path{})
+		}
+		if err != nil {
+			return 0, false
+		}
+		i = end
+	}
+	if x.ID, end, ok = idInOrder(d, i); ok {
+		*l = x
+	}
+	return end, ok
+}
+
+func (t *Transport) readInOrder(d []byte, i int) (end int, ok bool) {
+	var x Transport
+	if i = after(d, i, `{"Protocol":`); i < 0 {
+		return 0, false
+	}
+	end, k, err := jsonscan.Skip(d, i)
+	if err != nil || k != jsonscan.String || enum(&x.Protocol, d[i:end], k, path{}) != nil {
+		return 0, false
+	}
+	i = end
+	for n, key := range [...]string{`,"A":`, `,"B":`} {
+		if i = after(d, i, key); i < 0 {
+			return 0, false
+		}
+		if *[...]*int64{&x.A, &x.B}[n], i, ok = jsonscan.Int(d, i); !ok {
+			return 0, false
+		}
+	}
+	if x.ID, end, ok = idInOrder(d, i); ok {
+		*t = x
+	}
+	return end, ok
+}
+
+// idInOrder reads the ID member that ends a layer, at d[i], and the end
+// of the layer.
+func idInOrder(d []byte, i int) (id int64, end int, ok bool) {
+	if i = after(d, i, `,"ID":`); i < 0 {
+		return 0, 0, false
+	}
+	if id, i, ok = jsonscan.Int(d, i); !ok || i >= len(d) || d[i] != '}' {
+		return 0, 0, false
+	}
+	return id, i + 1, true
+}
+
+// after returns where the value of key starts when d[i:] starts with
+// key (its quotes and colon, and what comes before them), else -1.
+func after(d []byte, i int, key string) int {
+	if len(d)-i < len(key) || string(d[i:i+len(key)]) != key {
+		return -1
+	}
+	return i + len(key)
 }
 
 // field returns the counter of m named key, or nil.

@@ -200,12 +200,16 @@ func TestSharedEnum(t *testing.T) {
 	}
 }
 
-// inOrderCases are metrics written as Skydive writes them, and near
-// texts that the long way must read.
+// inOrderCases are metrics, layers and transport layers written as
+// Skydive writes them (the first six, an escape in a value too), and near texts that the long way
+// must read.
 var inOrderCases = []string{
 	`{"ABPackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1795731701186,"Last":1795731704475,"RTT":82422}`,
 	`{"ABPackets":2,"ABBytes":196,"BAPackets":0,"BABytes":0,"Start":1795731701191,"Last":1795731701393}`,
 	`{"ABPackets":-0,"ABBytes":0,"BAPackets":0,"BABytes":0,"Start":0,"Last":0,"RTT":0}`,
+	`{"Protocol":"ETHERNET","A":"56:55:07:b6:5c:d6","B":"36:01:52:66:1d:98","ID":0}`,
+	`{"Protocol":"TCP","A":54972,"B":8000,"ID":7}`,
+	`{"Protocol":"IPV4","A":"10.0.0.\u0031","B":"10.0.0.2","ID":1}`,
 	`{"ABPackets":6, "ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
 	`{"ABBytes":482,"ABPackets":6,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
 	`{"ABPackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1,"Last":2,"RTT":3,"X":4}`,
@@ -215,21 +219,26 @@ var inOrderCases = []string{
 	`{"ABPackets":1234567890123456789,"ABBytes":4,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
 	`{"ABPackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1}`,
 	`{"AB\u0050ackets":6,"ABBytes":482,"BAPackets":6,"BABytes":609,"Start":1,"Last":2}`,
+	`{"Protocol":"IPV4","A":"10.0.0.1","B":"10.0.0.2"}`,
+	`{"Protocol":"IPV4","A":"10.0.0.1","B":"10.0.0.2","ID":1,"X":2}`,
+	`{"Protocol":"IPV4","A":1,"B":"10.0.0.2","ID":1}`,
+	`{"Protocol":"TCP","A":"54972","B":8000,"ID":0}`,
+	`{"Protocol":null,"A":1,"B":2,"ID":0}`,
 	`null`, `{}`, ``,
 }
 
-// TestReadInOrder: the metrics Skydive writes are read in order, and
-// what readInOrder reads the long way reads the same, to the same end.
+// TestReadInOrder: the parts Skydive writes are read in order, and what
+// is read in order the long way reads the same, to the same end.
 func TestReadInOrder(t *testing.T) {
 	for i, c := range inOrderCases {
-		if ok := sameInOrder(t, []byte(c)); ok != (i < 3) {
+		if ok := sameInOrder(t, []byte(c)); ok != (i < 6) {
 			t.Errorf("readInOrder(%s): ok %v", c, ok)
 		}
 	}
 }
 
-// FuzzReadInOrder: whatever the text, readInOrder reads what the long way
-// reads, or nothing.
+// FuzzReadInOrder: whatever the text, what a part's readInOrder reads the
+// long way reads the same, or it reads nothing.
 func FuzzReadInOrder(f *testing.F) {
 	for _, c := range inOrderCases {
 		f.Add([]byte(c))
@@ -237,19 +246,39 @@ func FuzzReadInOrder(f *testing.F) {
 	f.Fuzz(func(t *testing.T, d []byte) { sameInOrder(t, d) })
 }
 
-// sameInOrder says whether readInOrder read d, and fails t if the long
-// way reads it otherwise.
+// sameInOrder says whether a metric's, a layer's or a transport layer's
+// readInOrder read d, and fails t if the long way reads it otherwise.
 func sameInOrder(t *testing.T, d []byte) bool {
 	t.Helper()
-	var fast Metric
-	end, ok := fast.readInOrder(d, 0)
-	if !ok || len(d) == 0 {
-		return ok
+	if len(d) == 0 {
+		return false
 	}
-	var slow Metric
-	slowEnd, present, err := counters(d, 0, "m", slow.field)
-	if err != nil || !present || slow != fast || slowEnd != end {
-		t.Errorf("%s: in order %+v to %d, the long way %+v to %d, %v", d, fast, end, slow, slowEnd, err)
+	read := false
+	var m, mSlow Metric
+	if end, ok := m.readInOrder(d, 0); ok {
+		read = true
+		slowEnd, present, err := counters(d, 0, "m", mSlow.field)
+		if err != nil || !present || mSlow != m || slowEnd != end {
+			t.Errorf("%s: metric in order %+v to %d, the long way %+v to %d, %v", d, m, end, mSlow, slowEnd, err)
+		}
 	}
-	return ok
+	var l Layer
+	if end, ok := l.readInOrder(d, 0); ok {
+		read = true
+		var slow *Layer
+		slowEnd, err := new(Layer).read(&slow, d, 0, "l")
+		if err != nil || slow == nil || *slow != l || slowEnd != end {
+			t.Errorf("%s: layer in order %+v to %d, the long way %+v to %d, %v", d, l, end, slow, slowEnd, err)
+		}
+	}
+	var tr Transport
+	if end, ok := tr.readInOrder(d, 0); ok {
+		read = true
+		var slow *Transport
+		slowEnd, err := new(Transport).read(&slow, d, 0)
+		if err != nil || slow == nil || *slow != tr || slowEnd != end {
+			t.Errorf("%s: transport in order %+v to %d, the long way %+v to %d, %v", d, tr, end, slow, slowEnd, err)
+		}
+	}
+	return read
 }
