@@ -470,6 +470,16 @@ func (s *See) wants(m Member) bool {
 	return m.Escaped || s.lengths&(1<<min(len(m.Key), 63)) != 0
 }
 
+// Hand hands m to the See's fn if it wants it, as WalkText does, for a
+// decoder that walks an object its own way; skip is false for a member
+// it does not want.
+func (s *See) Hand(m Member) (skip bool, err error) {
+	if !s.wants(m) {
+		return false, nil
+	}
+	return s.fn(m)
+}
+
 // WalkText walks d, a whole JSON text that must be an object, as Walk
 // does, see (if not nil) handed the members it wants first (one it skips
 // is only scanned), and checks that only white space follows: a
@@ -479,10 +489,7 @@ func WalkText(d []byte, fn func(Member) (int, error), see *See) error {
 		// The closure stays on the stack: Walk keeps no fn.
 		inner := fn
 		fn = func(m Member) (int, error) {
-			if !see.wants(m) {
-				return inner(m)
-			}
-			skip, err := see.fn(m)
+			skip, err := see.Hand(m)
 			switch {
 			case err != nil:
 				return m.Start, err

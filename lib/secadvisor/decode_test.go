@@ -1,6 +1,7 @@
 package secadvisor
 
 import (
+	"reflect"
 	"strings"
 	"testing"
 
@@ -67,3 +68,27 @@ func repeatedKeys(d []byte) bool {
 }
 
 func BenchmarkDecode(b *testing.B) { decodetest.Bench(b, Decode) }
+
+// TestReadInOrder: a record as AppendJSON writes it is read in order,
+// as the long way reads it.
+func TestReadInOrder(t *testing.T) {
+	for _, line := range decodetest.Records(t) {
+		var want Record
+		if err := Decode(line, &want, nil); err != nil {
+			t.Fatal(err)
+		}
+		written := want.AppendJSON(nil)
+		var fast, slow Record
+		if !fast.readInOrder(written, nil) {
+			t.Fatalf("%s: not read in order", written)
+		}
+		if err := jsonscan.WalkText(written, func(m jsonscan.Member) (int, error) {
+			return slow.member(string(m.Unescaped()), written, m.Start)
+		}, nil); err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(fast, slow) {
+			t.Errorf("%s:\nin order %+v\nlong way %+v", written, fast, slow)
+		}
+	}
+}
