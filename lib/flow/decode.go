@@ -526,7 +526,7 @@ func (m *Metric) readInOrder(d []byte, i int) (end int, ok bool) {
 		if k == len(metricKeys)-1 && i < len(d) && d[i] == '}' {
 			break // no RTT
 		}
-		if i = after(d, i, key); i < 0 {
+		if i = jsonscan.After(d, i, key); i < 0 {
 			return 0, false
 		}
 		if v[k], i, ok = jsonscan.Int(d, i); !ok {
@@ -543,7 +543,7 @@ func (m *Metric) readInOrder(d []byte, i int) (end int, ok bool) {
 func (l *Layer) readInOrder(d []byte, i int) (end int, ok bool) {
 	var x Layer
 	for n, key := range [...]string{`{"Protocol":`, `,"A":`, `,"B":`} {
-		if i = after(d, i, key); i < 0 {
+		if i = jsonscan.After(d, i, key); i < 0 {
 			return 0, false
 		}
 		end, k, err := jsonscan.Skip(d, i)
@@ -568,7 +568,7 @@ func (l *Layer) readInOrder(d []byte, i int) (end int, ok bool) {
 
 func (t *Transport) readInOrder(d []byte, i int) (end int, ok bool) {
 	var x Transport
-	if i = after(d, i, `{"Protocol":`); i < 0 {
+	if i = jsonscan.After(d, i, `{"Protocol":`); i < 0 {
 		return 0, false
 	}
 	end, k, err := jsonscan.Skip(d, i)
@@ -577,7 +577,7 @@ func (t *Transport) readInOrder(d []byte, i int) (end int, ok bool) {
 	}
 	i = end
 	for n, key := range [...]string{`,"A":`, `,"B":`} {
-		if i = after(d, i, key); i < 0 {
+		if i = jsonscan.After(d, i, key); i < 0 {
 			return 0, false
 		}
 		if *[...]*int64{&x.A, &x.B}[n], i, ok = jsonscan.Int(d, i); !ok {
@@ -593,22 +593,13 @@ func (t *Transport) readInOrder(d []byte, i int) (end int, ok bool) {
 // idInOrder reads the ID member that ends a layer, at d[i], and the end
 // of the layer.
 func idInOrder(d []byte, i int) (id int64, end int, ok bool) {
-	if i = after(d, i, `,"ID":`); i < 0 {
+	if i = jsonscan.After(d, i, `,"ID":`); i < 0 {
 		return 0, 0, false
 	}
 	if id, i, ok = jsonscan.Int(d, i); !ok || i >= len(d) || d[i] != '}' {
 		return 0, 0, false
 	}
 	return id, i + 1, true
-}
-
-// after returns where the value of key starts when d[i:] starts with
-// key (its quotes and colon, and what comes before them), else -1.
-func after(d []byte, i int, key string) int {
-	if len(d)-i < len(key) || string(d[i:i+len(key)]) != key {
-		return -1
-	}
-	return i + len(key)
 }
 
 // field returns the counter of m named key, or nil.

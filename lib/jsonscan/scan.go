@@ -558,6 +558,17 @@ func Walk(d []byte, i int, fn func(m Member) (end int, err error)) (int, error) 
 	}
 }
 
+// After returns where a value starts when d[i:] starts with key (a
+// member's quoted name and colon, and what comes before them), else -1:
+// a decoder that expects a text's members in one order compares each
+// key with it.
+func After(d []byte, i int, key string) int {
+	if len(d)-i < len(key) || string(d[i:i+len(key)]) != key {
+		return -1
+	}
+	return i + len(key)
+}
+
 // Skip scans the value that starts at d[i] and returns its end and kind.
 func Skip(d []byte, i int) (end int, k Kind, err error) { return skip(d, i, 1) }
 

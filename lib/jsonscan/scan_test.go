@@ -317,3 +317,23 @@ func FuzzInt(f *testing.F) {
 		}
 	})
 }
+
+func TestAfter(t *testing.T) {
+	d := []byte(`{"A":1,"B":2}`)
+	for _, c := range []struct {
+		i    int
+		key  string
+		want int
+	}{
+		{1, `"A":`, 5},
+		{0, `{"A":`, 5},
+		{7, `"B":`, 11},
+		{1, `"B":`, -1},
+		{7, `"B":2}x`, -1}, // longer than what is left
+		{13, `"B":`, -1},
+	} {
+		if got := After(d, c.i, c.key); got != c.want {
+			t.Errorf("After(%q, %d, %q) = %d, want %d", d, c.i, c.key, got, c.want)
+		}
+	}
+}

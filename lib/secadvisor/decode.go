@@ -79,15 +79,13 @@ func (r *Record) readInOrder(d []byte, see *jsonscan.See) bool {
 		return false
 	}
 	for i, next := 1, 0; ; {
-		k := next
-		for k < len(topKeys) && (len(d)-i < len(topKeys[k]) || string(d[i:i+len(topKeys[k])]) != topKeys[k]) {
-			k++
+		k, start := next, -1
+		for ; k < len(topKeys); k++ {
+			if start = jsonscan.After(d, i, topKeys[k]); start >= 0 {
+				break
+			}
 		}
-		if k == len(topKeys) {
-			return false
-		}
-		start := i + len(topKeys[k])
-		if start >= len(d) {
+		if start < 0 || start >= len(d) {
 			return false
 		}
 		skip := false
