@@ -369,7 +369,7 @@ func (e *structParquet[T]) Close() error {
 type awsParquet struct {
 	sink
 	o      Options
-	w      *parquet.Writer
+	w      *parquet.GenericWriter[any]
 	fields []string // of the first record, in order
 	column []int    // each field's column in the schema
 	rows   []parquet.Row
@@ -427,7 +427,7 @@ func (e *awsParquet) open(raw []byte) error {
 	for _, c := range columns {
 		e.column = append(e.column, index[c])
 	}
-	e.w = parquet.NewWriter(&e.out, append(options, schema)...)
+	e.w = parquet.NewGenericWriter[any](&e.out, append(options, schema)...)
 	return nil
 }
 

@@ -109,9 +109,8 @@ func TestChurn(t *testing.T) {
 // TestPointerFree: the mirror's nodes, links and indexes hold nothing
 // that the garbage collector must follow, whatever the graph's size.
 func TestPointerFree(t *testing.T) {
-	g := NewGraph(nil)
 	lines := frames(t, "graph-frames.ndjson")
-	g = replay(t, lines, len(lines))
+	g := replay(t, lines, len(lines))
 	runtime.GC()
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
