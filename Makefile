@@ -5,6 +5,7 @@ LDFLAGS := -X github.com/skyflows/skyflows/lib/stage.Version=$(VERSION)
 PREFIX  ?=
 BINDIR  := $(if $(PREFIX),$(PREFIX)/bin,$(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin))
 FUZZTIME ?= 10s
+STATICCHECK := honnef.co/go/tools/cmd/staticcheck@v0.8.2
 TOOLS   := $(notdir $(wildcard cmd/sky-*))
 
 .PHONY: build test deps fuzz bench gobench install lint clean demo
@@ -58,6 +59,7 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 		if [ -n "$$out" ]; then echo "gofmt would change: $$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) run $(STATICCHECK) ./...
 
 demo: build
 	scripts/demo.sh
