@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -74,4 +75,50 @@ func TestS3LocalPortTaken(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(dir, "pid")); err == nil {
 		t.Error("a server was left running")
 	}
+}
+
+// TestS3LocalBusyServer: scripts/s3local.sh start sees its server listen
+// when the server holds many files open, as versitygw does while the
+// tests' uploads retry against it after a restart: `ls | grep -q` under
+// pipefail failed when grep had found the socket and ls was still
+// writing, and the start gave up on a server that served.
+func TestS3LocalBusyServer(t *testing.T) {
+	var limit syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &limit); err != nil || limit.Max < 4096 {
+		t.Skipf("the fake server cannot hold 3 000 files open (hard limit %d)", limit.Max)
+	}
+	bin := t.TempDir()
+	// A versitygw that listens, on its first descriptor, once it holds
+	// 3 000 files open: ls lists the socket first and writes more than a
+	// pipe holds after it.
+	fake := `#!/usr/bin/env python3
+import os, resource, socket, sys, time
+host, port = sys.argv[sys.argv.index("--port") + 1].rsplit(":", 1)
+os.close(0)
+s = socket.socket()
+resource.setrlimit(resource.RLIMIT_NOFILE, (4096, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+files = [open(os.devnull) for _ in range(3000)]
+s.bind((host, int(port)))
+s.listen()
+time.sleep(600)
+`
+	if err := os.WriteFile(filepath.Join(bin, "versitygw"), []byte(fake), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	env := append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "S3LOCAL_ADDR="+addr, "S3LOCAL_DIR="+t.TempDir(), "S3LOCAL_BUCKET=")
+	run := func(step string) {
+		cmd := exec.Command("../scripts/s3local.sh", step)
+		cmd.Env = env
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Errorf("s3local.sh %s: %v: %s", step, err, out)
+		}
+	}
+	defer run("stop")
+	run("start")
 }

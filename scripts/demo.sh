@@ -25,7 +25,7 @@ echo "== $frames: $(wc -l < "$frames") frames recorded from a real analyzer, int
 echo "== the objects in the bucket (versitygw keeps them as files)" >&2
 data=.run/s3/data/$SKY_S3_BUCKET
 (cd "$data" && find demo -type f | sort)
-first=$(cd "$data" && find demo -type f | sort | head -n 1)
+first=$(cd "$data" && find demo -type f | sort | sed -n 1p) # sed reads all: no SIGPIPE under pipefail
 echo "== the first records of $first" >&2
 gzip -dc "$data/$first" | "$bin/sky-encode" -q -f json-pretty --max-line-bytes 67108864 2> /dev/null \
 	| head -n 30 || true

@@ -43,10 +43,13 @@ gw() {
 running() { [ -f "$dir/pid" ] && kill -0 "$(cat "$dir/pid")" 2> /dev/null; }
 
 # listening PID: whether process PID listens on $addr (its port, TCP).
+# grep reads all of ls's lines (with -q, it stopped at the socket's, and
+# ls, still writing the rest of a busy server's descriptors, died of
+# SIGPIPE: under pipefail, a failure).
 listening() {
 	local port=${addr##*:} inode
 	for inode in $(awk -v p="$(printf '%04X' "$port")" 'NR > 1 && $4 == "0A" && $2 ~ ":"p"$" { print $10 }' /proc/net/tcp /proc/net/tcp6 2> /dev/null); do
-		if ls -l "/proc/$1/fd" 2> /dev/null | grep -q "socket:\[$inode\]"; then
+		if ls -l "/proc/$1/fd" 2> /dev/null | grep -F "socket:[$inode]" > /dev/null; then
 			return 0
 		fi
 	done
