@@ -77,6 +77,7 @@ run secadvisor "sky-encode --format secadvisor" "$work/tagged.ndjson" "$bin/sky-
 run secadvisor-t "sky-transform --to secadvisor" "$work/tagged.ndjson" "$bin/sky-transform" -q --to secadvisor
 run aws-t "sky-transform --to awsflowlogs" "$work/tagged.ndjson" "$bin/sky-transform" -q --to awsflowlogs
 run vpclogs-t "sky-transform --to vpclogs" "$work/tagged.ndjson" "$bin/sky-transform" -q --to vpclogs
+run prom "sky-prom (a gauge set per connection)" "$work/tagged.ndjson" "$bin/sky-prom" -q --metrics-addr 127.0.0.1:19732
 run pipeline "classify | filter | encode pipeline" "$work/flows.ndjson" sh -c \
 	"'$bin/sky-classify' -q | '$bin/sky-filter' -q --exclude-tag other | '$bin/sky-encode' -q -f secadvisor"
 # The cost of --metrics-addr, scraped every second as Prometheus would:

@@ -4,12 +4,15 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/skyflows/skyflows/lib/flowgen"
 )
 
 func flowLine(i int, ab, ba int64) []byte {
@@ -77,6 +80,20 @@ func TestPassThrough(t *testing.T) {
 	}
 	if out.String() != in.String() {
 		t.Error("the records did not pass byte for byte")
+	}
+}
+
+func BenchmarkProm(b *testing.B) {
+	var in bytes.Buffer
+	if err := flowgen.New(1).Write(&in, 10000); err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(in.Len()))
+	b.ReportAllocs()
+	for b.Loop() {
+		if code := Run([]string{"sky-prom", "--metrics-addr", "127.0.0.1:0", "-q"}, bytes.NewReader(in.Bytes()), io.Discard, io.Discard); code != 0 {
+			b.Fatal(code)
+		}
 	}
 }
 

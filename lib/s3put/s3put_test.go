@@ -90,7 +90,7 @@ func TestMain(m *testing.M) {
 }
 
 // s3put runs sky-s3put against the test server.
-func s3put(t *testing.T, input []byte, args ...string) (string, string, int) {
+func s3put(t testing.TB, input []byte, args ...string) (string, string, int) {
 	t.Helper()
 	var out, errw bytes.Buffer
 	base := []string{"sky-s3put", "--endpoint", endpoint, "--path-style", "--region", "us-east-1",
@@ -99,7 +99,7 @@ func s3put(t *testing.T, input []byte, args ...string) (string, string, int) {
 	return out.String(), errw.String(), code
 }
 
-func bucket(t *testing.T) string {
+func bucket(t testing.TB) string {
 	t.Helper()
 	name := strings.ToLower(strings.ReplaceAll(t.Name(), "/", "-"))
 	if _, errs, code := s3put(t, nil, "--bucket", name, "--create-bucket", "--check"); code != 0 {
@@ -117,7 +117,7 @@ func client(t *testing.T) *s3.Client {
 }
 
 // spooled runs sky-batch over n tagged flows and returns its manifests.
-func spooled(t *testing.T, n int, args ...string) ([]byte, string) {
+func spooled(t testing.TB, n int, args ...string) ([]byte, string) {
 	t.Helper()
 	var flows, tagged bytes.Buffer
 	flowgen.New(5).Write(&flows, n)
@@ -697,5 +697,29 @@ func TestNoSpool(t *testing.T) {
 	_, errs, code := s3put(t, nil, "--bucket", name, "--spool", missing)
 	if code != 0 || !strings.Contains(errs, "no spool at "+missing+" (yet)") {
 		t.Errorf("exit %d: %s", code, errs)
+	}
+}
+
+// BenchmarkUpload: sky-s3put stores 50 000 flows in gzip objects of
+// 6 000 records (its default concurrency) into the local versitygw.
+func BenchmarkUpload(b *testing.B) {
+	name := bucket(b)
+	b.ReportAllocs()
+	for b.Loop() {
+		b.StopTimer()
+		manifests, dir := spooled(b, 50000)
+		var size int64
+		for _, line := range bytes.Split(bytes.TrimSpace(manifests), []byte("\n")) {
+			var m spool.Manifest
+			if err := json.Unmarshal(line, &m); err != nil {
+				b.Fatal(err)
+			}
+			size += m.Bytes
+		}
+		b.SetBytes(size)
+		b.StartTimer()
+		if _, errs, code := s3put(b, manifests, "--bucket", name, "--spool", dir); code != 0 {
+			b.Fatalf("exit %d: %s", code, errs)
+		}
 	}
 }
