@@ -34,7 +34,8 @@ type iamTokens struct {
 	suspect, suspectNext bool
 }
 
-// iamRefused is IAM refusing the API key: no retry mends it.
+// iamRefused is IAM refusing the API key, or an endpoint that is not
+// IAM's: no retry mends it.
 type iamRefused struct{ msg string }
 
 func (e *iamRefused) Error() string { return e.msg }
@@ -92,13 +93,15 @@ func (t *iamTokens) get(ctx context.Context) (string, error) {
 		ErrorCode    string `json:"errorCode"`
 		ErrorMessage string `json:"errorMessage"`
 	}
-	json.Unmarshal(body, &r)
-	if resp.StatusCode != http.StatusOK || r.AccessToken == "" {
-		msg := r.ErrorMessage
-		if msg == "" {
-			msg = http.StatusText(resp.StatusCode)
-		}
-		return "", &iamRefused{fmt.Sprintf("IBM IAM refused the API key (HTTP %d %s: %s)", resp.StatusCode, r.ErrorCode, msg)}
+	json.Unmarshal(body, &r) // what is not IAM's JSON leaves r empty
+	switch {
+	case resp.StatusCode == http.StatusOK && r.AccessToken != "":
+	case r.ErrorCode != "" || r.ErrorMessage != "":
+		return "", &iamRefused{fmt.Sprintf("IBM IAM refused the API key (HTTP %d %s: %s)", resp.StatusCode, r.ErrorCode, r.ErrorMessage)}
+	default:
+		// Not the body, which an endpoint that echoes would fill with the key.
+		return "", &iamRefused{fmt.Sprintf("IBM IAM endpoint %s answered HTTP %d %q with neither a token nor an IAM error: is it IAM's token URL (--ibm-iam-endpoint)?",
+			req.URL.Redacted(), resp.StatusCode, resp.Header.Get("Content-Type"))}
 	}
 	now := time.Now()
 	expires := now.Add(time.Duration(r.ExpiresIn) * time.Second)

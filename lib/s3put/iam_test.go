@@ -246,3 +246,34 @@ func TestIBMIAMAway(t *testing.T) {
 		t.Errorf("%d objects left in the spool", left)
 	}
 }
+
+// TestIBMNotIAM: an IAM endpoint that is not IAM's (a proxy's login page,
+// a wrong path) exits 1 at once and says so, where it said that IAM
+// refused the key; the page, which could echo the key, is not printed.
+func TestIBMNotIAM(t *testing.T) {
+	name := bucket(t)
+	iam := newIAM(t, time.Hour)
+	proxy, _ := cosProxy(t, iam, nil)
+	for _, status := range []int{http.StatusOK, http.StatusNotFound} {
+		page := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			body, _ := io.ReadAll(r.Body)
+			w.Header().Set("Content-Type", "text/html")
+			w.WriteHeader(status)
+			fmt.Fprintf(w, "<html>sign in first: %s</html>", body)
+		}))
+		manifests, dir := spooled(t, 200, "--max-records", "100")
+		start := time.Now()
+		out, errs, code := ibmPut(t, proxy.URL, page.URL, manifests, "--bucket", name, "--spool", dir, "--ibm-api-key", goodKey)
+		page.Close()
+		want := fmt.Sprintf("IBM IAM endpoint %s answered HTTP %d \"text/html\" with neither a token nor an IAM error", page.URL, status)
+		if code != 1 || !strings.Contains(errs, want) || time.Since(start) > 10*time.Second {
+			t.Errorf("exit %d after %s: %s", code, time.Since(start), errs)
+		}
+		if strings.Contains(out+errs, goodKey) {
+			t.Error("the API key was printed")
+		}
+		if left, _ := spoolObjects(dir); left != bytes.Count(manifests, []byte("\n")) {
+			t.Errorf("%d objects left in the spool", left)
+		}
+	}
+}
