@@ -9,21 +9,11 @@ import (
 	"testing"
 
 	"github.com/skyflows/skyflows/lib/analyzertest"
-	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/stagetest"
 )
 
 func BenchmarkClassify(b *testing.B) {
-	var in bytes.Buffer
-	if err := flowgen.New(1).Write(&in, 10000); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(in.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		if code := Run([]string{"sky-classify", "-q"}, bytes.NewReader(in.Bytes()), io.Discard, io.Discard); code != 0 {
-			b.Fatal(code)
-		}
-	}
+	stagetest.Bench(b, stagetest.Flows(b, 10000), Run, "sky-classify", "-q")
 }
 
 // TestAutodiscover: a Kubernetes node's ExternalIP counts as inside the

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/jsonscan"
+	"github.com/skyflows/skyflows/lib/stagetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -133,19 +133,9 @@ func FuzzEncode(f *testing.F) {
 func jsonValid(b []byte) error { return jsonscan.Valid(b) }
 
 func BenchmarkEncode(b *testing.B) {
-	var in bytes.Buffer
-	if err := flowgen.New(1).Write(&in, 10000); err != nil {
-		b.Fatal(err)
-	}
+	in := stagetest.Flows(b, 10000)
 	for _, format := range []string{"ndjson", "secadvisor", "csv"} {
-		b.Run(format, func(b *testing.B) {
-			b.SetBytes(int64(in.Len()))
-			for b.Loop() {
-				if code := Run([]string{"sky-encode", "-q", "-f", format}, bytes.NewReader(in.Bytes()), io.Discard, io.Discard); code != 0 {
-					b.Fatal(code)
-				}
-			}
-		})
+		b.Run(format, func(b *testing.B) { stagetest.Bench(b, in, Run, "sky-encode", "-q", "-f", format) })
 	}
 }
 

@@ -6,30 +6,20 @@ import (
 	"testing"
 
 	"github.com/skyflows/skyflows/lib/classify"
-	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/stagetest"
 )
 
 // classified returns n generated flows tagged by sky-classify.
 func classified(tb testing.TB, n int) []byte {
-	var gen, out bytes.Buffer
-	if err := flowgen.New(1).Write(&gen, n); err != nil {
-		tb.Fatal(err)
-	}
-	if code := classify.Run([]string{"sky-classify", "-q"}, &gen, &out, io.Discard); code != 0 {
+	var out bytes.Buffer
+	if code := classify.Run([]string{"sky-classify", "-q"}, bytes.NewReader(stagetest.Flows(tb, n)), &out, io.Discard); code != 0 {
 		tb.Fatal("classify exit", code)
 	}
 	return out.Bytes()
 }
 
 func benchmarkFilter(b *testing.B, args ...string) {
-	in := classified(b, 10000)
-	b.SetBytes(int64(len(in)))
-	b.ReportAllocs()
-	for b.Loop() {
-		if code := Run(append([]string{"sky-filter", "-q"}, args...), bytes.NewReader(in), io.Discard, io.Discard); code != 0 {
-			b.Fatal(code)
-		}
-	}
+	stagetest.Bench(b, classified(b, 10000), Run, append([]string{"sky-filter", "-q"}, args...)...)
 }
 
 func BenchmarkFilterTag(b *testing.B) { benchmarkFilter(b, "--exclude-tag", "other") }

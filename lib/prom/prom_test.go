@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/skyflows/skyflows/lib/flowgen"
+	"github.com/skyflows/skyflows/lib/stagetest"
 )
 
 func flowLine(i int, ab, ba int64) []byte {
@@ -84,17 +83,7 @@ func TestPassThrough(t *testing.T) {
 }
 
 func BenchmarkProm(b *testing.B) {
-	var in bytes.Buffer
-	if err := flowgen.New(1).Write(&in, 10000); err != nil {
-		b.Fatal(err)
-	}
-	b.SetBytes(int64(in.Len()))
-	b.ReportAllocs()
-	for b.Loop() {
-		if code := Run([]string{"sky-prom", "--metrics-addr", "127.0.0.1:0", "-q"}, bytes.NewReader(in.Bytes()), io.Discard, io.Discard); code != 0 {
-			b.Fatal(code)
-		}
-	}
+	stagetest.Bench(b, stagetest.Flows(b, 10000), Run, "sky-prom", "--metrics-addr", "127.0.0.1:0", "-q")
 }
 
 var _ prometheus.Collector = (*exporter)(nil)

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/skyflows/skyflows/lib/flow"
-	"github.com/skyflows/skyflows/lib/flowgen"
 	"github.com/skyflows/skyflows/lib/jsonscan"
 	"github.com/skyflows/skyflows/lib/secadvisor"
+	"github.com/skyflows/skyflows/lib/stagetest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files")
@@ -177,16 +177,8 @@ func FuzzTransform(f *testing.F) {
 }
 
 func BenchmarkTransform(b *testing.B) {
-	var in bytes.Buffer
-	flowgen.New(1).Write(&in, 10000)
+	in := stagetest.Flows(b, 10000)
 	for _, format := range []string{"secadvisor", "awsflowlogs", "vpclogs"} {
-		b.Run(format, func(b *testing.B) {
-			b.SetBytes(int64(in.Len()))
-			for b.Loop() {
-				if _, _, code := run(b, in.Bytes(), "-q", "--to", format); code != 0 {
-					b.Fatal(code)
-				}
-			}
-		})
+		b.Run(format, func(b *testing.B) { stagetest.Bench(b, in, Run, "sky-transform", "-q", "--to", format) })
 	}
 }
