@@ -597,7 +597,9 @@ func (b *batcher) add(r *record) (bool, error) {
 	slot, first := b.slot(group, ts)
 	o := b.open[slot]
 	if o == nil && len(b.open) >= b.maxOpen {
-		b.closeEarly(b.oldest())
+		if err := b.closeEarly(b.oldest()); err != nil {
+			return false, err
+		}
 	}
 	if o == nil {
 		m, folder, err := b.describe(group, first)
@@ -623,7 +625,9 @@ func (b *batcher) add(r *record) (bool, error) {
 		b.touched = append(b.touched, o)
 	}
 	if o.records >= b.maxRecs || (b.maxBytes > 0 && o.size() >= b.maxBytes) {
-		b.closeLater(slot)
+		if err := b.closeLater(slot); err != nil {
+			return true, err
+		}
 	}
 	return true, nil
 }
@@ -701,26 +705,33 @@ func (b *batcher) createdFor(v keyValues) (string, error) {
 	return created, nil
 }
 
-// closeLater takes an object out of the open ones, to be finished once
-// the chunk is committed; slot is its group (and window, with --window).
-func (b *batcher) closeLater(slot string) {
-	b.closing = append(b.closing, b.open[slot])
+// closeLater takes an object out of the open ones, sealed, to be
+// finished once the chunk is committed; slot is its group (and window,
+// with --window).
+func (b *batcher) closeLater(slot string) error {
+	o := b.open[slot]
+	b.closing = append(b.closing, o)
 	delete(b.open, slot)
+	if err := b.spool.seal(o); err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
 }
 
 // closeEarly closes an object for want of an open slot. Once a hundred
 // have, holding under a tenth of --max-records and under ten records
 // each on average, it says once that the groups outnumber --max-open.
-func (b *batcher) closeEarly(slot string) {
+func (b *batcher) closeEarly(slot string) error {
 	n := b.early.Add(1)
 	records := b.earlyRecords.Add(int64(b.open[slot].records))
-	b.closeLater(slot)
+	err := b.closeLater(slot)
 	if !b.crowded && !b.quiet && n >= 100 && records < 10*n && 10*records < n*int64(b.maxRecs) {
 		b.crowded = true
 		fmt.Fprintf(b.errw, "sky-batch: %d objects closed early for want of an open slot, %.1f records each on average: "+
 			"the groups outnumber --max-open %d; raise --max-open, or group by a field with fewer values (--group-by)\n",
 			n, float64(records)/float64(n), b.maxOpen)
 	}
+	return err
 }
 
 // discard drops an open object that took no record.
@@ -820,9 +831,8 @@ func (b *batcher) Commit(offset int64) error {
 	b.chunk++
 	for _, o := range b.touched {
 		o.touched = false
-		fmt.Fprintf(o.journalW, "#%d\n", b.chunk)
-		if err := o.journalW.Flush(); err != nil {
-			return fmt.Errorf("spool: %w", err)
+		if err := o.mark(b.chunk); err != nil {
+			return err
 		}
 	}
 	b.touched = b.touched[:0]

@@ -1164,3 +1164,29 @@ func TestTimestamp(t *testing.T) {
 		}
 	}
 }
+
+// TestCrowdMemory: objects closed in one chunk of input, as many as its
+// records when each is a group of its own past --max-open, wait for the
+// commit without their compressors and buffers: 4 000 short records made
+// 4 000 objects that held 1.4 MiB each until then (3.4 GiB allocated,
+// most of it live at once; 63 MiB now): the gear of --max-open objects is
+// all there is.
+func TestCrowdMemory(t *testing.T) {
+	var in bytes.Buffer
+	for i := range 4000 {
+		fmt.Fprintf(&in, "{\"Tag\":\"t%d\",\"n\":%d}\n", i, i)
+	}
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	out, errs, code := run(t, in.Bytes(), "--spool", t.TempDir(), "--max-open", "8")
+	runtime.ReadMemStats(&after)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if n := len(manifests(t, out)); n != 4000 {
+		t.Errorf("%d objects, want 4000", n)
+	}
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 256<<20 {
+		t.Errorf("%d MiB allocated for 4 000 objects of one record, 8 open at a time", alloc>>20)
+	}
+}

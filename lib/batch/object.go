@@ -54,9 +54,14 @@ type codec struct {
 }
 
 // object is an open object: its journal and its encoded, compressed part.
+// Sealed, its part is whole and its gear gone to the next object: it
+// waits for its chunk's commit with its two files alone.
 type object struct {
 	meta
-	*gear
+	*gear       // nil once sealed
+	sealed      bool
+	shaSum      string // the part's SHA-256, hex, once sealed
+	md5Sum      string // and its MD5, base64
 	spool       string
 	journal     *os.File
 	part        *os.File
@@ -249,8 +254,25 @@ func (s *spoolDir) discardLeft(id string) {
 // abandon closes an open object's files and leaves them for the next
 // run to finish from the journal.
 func (o *object) abandon() {
-	o.journalW.Flush()
+	if !o.sealed {
+		o.journalW.Flush()
+	}
 	o.closeFiles()
+}
+
+// mark ends the object's records of a chunk in its journal: those
+// before it were committed once the input journal says the chunk is.
+func (o *object) mark(chunk int64) error {
+	var err error
+	if o.sealed {
+		_, err = fmt.Fprintf(o.journal, "#%d\n", chunk)
+	} else if _, err = fmt.Fprintf(o.journalW, "#%d\n", chunk); err == nil {
+		err = o.journalW.Flush()
+	}
+	if err != nil {
+		return fmt.Errorf("spool: %w", err)
+	}
+	return nil
 }
 
 // size is the compressed size so far, give or take a compression block.
@@ -272,7 +294,7 @@ func (s *spoolDir) finish(objs []*object, c *codec) ([]*spool.Manifest, error) {
 	parts := make([]*os.File, len(objs))
 	for i, o := range objs {
 		if err == nil {
-			err = o.seal()
+			err = s.seal(o)
 		}
 		parts[i] = o.part
 	}
@@ -283,7 +305,9 @@ func (s *spoolDir) finish(objs []*object, c *codec) ([]*spool.Manifest, error) {
 		if cerr := o.part.Close(); err == nil {
 			err = cerr
 		}
-		o.journalW.Flush()
+		if !o.sealed { // its seal failed, or came after one that did
+			o.journalW.Flush()
+		}
 		o.journal.Close()
 	}
 	if err != nil {
@@ -315,14 +339,20 @@ func (s *spoolDir) finish(objs []*object, c *codec) ([]*spool.Manifest, error) {
 		for _, ext := range []string{".ndjson", ".meta"} {
 			os.Remove(s.path(openDir, o.ID+ext))
 		}
-		s.giveBack(o)
 	}
 	return ms, nil
 }
 
-// seal writes out the rest of an object's part: the encoder's end, the
-// compressor's, the buffers.
-func (o *object) seal() error {
+// seal writes out the rest of an object's part (the encoder's end, the
+// compressor's, the buffers) and its journal's records, takes the part's
+// checksums, and gives its gear and encoder back: a crowd of objects
+// closed in one chunk of input (groups that outnumber --max-open) holds
+// two files each until the commit, not a compressor and 384 KiB of
+// buffers (a few thousand short records made as many objects, and GiBs).
+func (s *spoolDir) seal(o *object) error {
+	if o.sealed {
+		return nil
+	}
 	err := o.enc.Close()
 	if err == nil {
 		err = o.partW.Flush()
@@ -333,9 +363,15 @@ func (o *object) seal() error {
 	if err == nil {
 		err = o.partFile.Flush()
 	}
+	if err == nil {
+		err = o.journalW.Flush()
+	}
 	if err != nil {
 		return fmt.Errorf("object %s: %w", o.Key, err)
 	}
+	o.shaSum, o.md5Sum = hex.EncodeToString(o.sha.Sum(nil)), base64.StdEncoding.EncodeToString(o.md5.Sum(nil))
+	o.sealed, o.enc, o.counter = true, nil, countingWriter{n: o.counter.n}
+	s.giveBack(o)
 	return nil
 }
 
@@ -363,7 +399,7 @@ func describe(dir string, o *object, c *codec) *spool.Manifest {
 	m := &spool.Manifest{
 		Spool: dir, Path: spool.ObjectPath(o.ID), Key: o.Key, Records: o.records, Bytes: o.counter.n,
 		FirstTimestamp: o.first, LastTimestamp: o.last, ContentType: c.contentType,
-		SHA256: hex.EncodeToString(o.counter.sha.Sum(nil)), MD5: base64.StdEncoding.EncodeToString(o.counter.md5.Sum(nil)),
+		SHA256: o.shaSum, MD5: o.md5Sum,
 		Metadata: map[string]string{
 			"first-timestamp": strconv.FormatInt(o.first, 10), "last-timestamp": strconv.FormatInt(o.last, 10),
 			"num-records": strconv.Itoa(o.records),
