@@ -115,7 +115,7 @@ live() {
 	grep -q "out $n dropped 0" "$work/stderr" || { echo "sky-flows lost flows:"; cat "$work/stderr"; }
 }
 live flows-live "sky-flows live from sky-analyzer-sim" "cat > /dev/null" 18481
-live flows-backlog "sky-flows live, stdout blocked 3 s" "sleep 3; cat > /dev/null" 18482
+live flows-backlog "sky-flows live, stdout blocked 3 s" "{ sleep 3; cat > /dev/null; }" 18482
 
 # sky-batch: flow JSON into gzip objects (level 6, its default) on one
 # core, next to gzip -6; the ratio is compressed / raw.
