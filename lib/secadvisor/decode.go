@@ -21,6 +21,12 @@ func Decode(data []byte, r *Record, see *jsonscan.See) error {
 	if r.readInOrder(data, see) {
 		return nil
 	}
+	return r.read(data, see)
+}
+
+// read reads the record at data the long way, whatever the order and
+// spacing of its members.
+func (r *Record) read(data []byte, see *jsonscan.See) error {
 	*r = Record{}
 	return jsonscan.WalkText(data, func(m jsonscan.Member) (int, error) {
 		return r.member(string(m.Unescaped()), data, m.Start)
