@@ -58,8 +58,7 @@ type codec struct {
 // waits for its chunk's commit with its two files alone.
 type object struct {
 	meta
-	*gear       // nil once sealed
-	sealed      bool
+	*gear              // nil once sealed
 	shaSum      string // the part's SHA-256, hex, once sealed
 	md5Sum      string // and its MD5, base64
 	spool       string
@@ -254,17 +253,20 @@ func (s *spoolDir) discardLeft(id string) {
 // abandon closes an open object's files and leaves them for the next
 // run to finish from the journal.
 func (o *object) abandon() {
-	if !o.sealed {
+	if !o.sealed() {
 		o.journalW.Flush()
 	}
 	o.closeFiles()
 }
 
+// sealed says whether the object's part is whole, its gear given back.
+func (o *object) sealed() bool { return o.gear == nil }
+
 // mark ends the object's records of a chunk in its journal: those
 // before it were committed once the input journal says the chunk is.
 func (o *object) mark(chunk int64) error {
 	var err error
-	if o.sealed {
+	if o.sealed() {
 		_, err = fmt.Fprintf(o.journal, "#%d\n", chunk)
 	} else if _, err = fmt.Fprintf(o.journalW, "#%d\n", chunk); err == nil {
 		err = o.journalW.Flush()
@@ -305,7 +307,7 @@ func (s *spoolDir) finish(objs []*object, c *codec) ([]*spool.Manifest, error) {
 		if cerr := o.part.Close(); err == nil {
 			err = cerr
 		}
-		if !o.sealed { // its seal failed, or came after one that did
+		if !o.sealed() { // its seal failed, or came after one that did
 			o.journalW.Flush()
 		}
 		o.journal.Close()
@@ -350,7 +352,7 @@ func (s *spoolDir) finish(objs []*object, c *codec) ([]*spool.Manifest, error) {
 // two files each until the commit, not a compressor and 384 KiB of
 // buffers (a few thousand short records made as many objects, and GiBs).
 func (s *spoolDir) seal(o *object) error {
-	if o.sealed {
+	if o.sealed() {
 		return nil
 	}
 	err := o.enc.Close()
@@ -370,7 +372,7 @@ func (s *spoolDir) seal(o *object) error {
 		return fmt.Errorf("object %s: %w", o.Key, err)
 	}
 	o.shaSum, o.md5Sum = hex.EncodeToString(o.sha.Sum(nil)), base64.StdEncoding.EncodeToString(o.md5.Sum(nil))
-	o.sealed, o.enc, o.counter = true, nil, countingWriter{n: o.counter.n}
+	o.enc, o.counter = nil, countingWriter{n: o.counter.n}
 	s.giveBack(o)
 	return nil
 }
